@@ -1,0 +1,142 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+
+	"github.com/veil-gateway/veil/models"
+	"github.com/veil-gateway/veil/pipeline"
+	"github.com/veil-gateway/veil/redact"
+)
+
+const usage = `veil: a privacy-by-design camera gateway
+
+Usage:
+  veil redact [flags] IN... -o OUT   redact faces and plates in images, directories and videos
+  veil eval [flags] GT.csv...        measure redaction recall on annotated sets
+  veil version
+
+Run "veil COMMAND -h" for a command's flags.
+`
+
+// exit codes
+const (
+	exitOK    = 0
+	exitFail  = 1 // some input failed; the others were processed
+	exitUsage = 2
+)
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitUsage
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "redact":
+		return cmdRedact(ctx, rest, stdout, stderr, log)
+	case "eval":
+		return cmdEval(ctx, rest, stdout, stderr, log)
+	case "version":
+		fmt.Fprintln(stdout, "veil", version)
+		return exitOK
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "veil: unknown command %q\n\n%s", cmd, usage)
+	return exitUsage
+}
+
+var version = "dev"
+
+// engineFlags registers the detector and redaction flags shared by commands
+// and returns a function that builds the validated config after parsing.
+func engineFlags(fs *flag.FlagSet) func() (pipeline.Config, string, error) {
+	def := pipeline.DefaultConfig()
+	faces := fs.Bool("faces", def.Faces, "redact faces")
+	plates := fs.Bool("plates", def.Plates, "redact number plates")
+	style := fs.String("style", def.Style.String(), "how regions are destroyed: pixelate, blur or fill")
+	faceThr := fs.Float64("face-threshold", float64(def.FaceThreshold), "face score threshold (lower finds more)")
+	plateThr := fs.Float64("plate-threshold", float64(def.PlateThreshold), "plate (text) score threshold (lower finds more)")
+	facePasses := fs.String("face-passes", pipeline.FormatPasses(def.FacePasses), "face detection passes: zoom[:maxtiles],... (0 = whole frame)")
+	platePasses := fs.String("plate-passes", pipeline.FormatPasses(def.PlatePasses), "plate detection passes: zoom[:maxtiles],...")
+	ultra := fs.Bool("ultraface", def.UltraFace, "also run UltraFace for faces (better on masked and turned faces)")
+	ultraThr := fs.Float64("ultraface-threshold", float64(def.UltraThreshold), "UltraFace score threshold")
+	ultraPasses := fs.String("ultraface-passes", pipeline.FormatPasses(def.UltraPasses), "UltraFace passes")
+	facePad := fs.Float64("face-pad", def.FacePad, "grow face boxes by this share of their size on each side")
+	facePadY := fs.Float64("face-pad-y", def.FacePadY, "grow face boxes by this share of their height up and down")
+	platePad := fs.Float64("plate-pad", def.PlatePad, "grow plate boxes by this share of their height (twice that sideways)")
+	modelsDir := fs.String("models", "", "models directory (default $VEIL_MODELS or ./models)")
+	return func() (pipeline.Config, string, error) {
+		c := def
+		var err error
+		c.Faces, c.Plates = *faces, *plates
+		if c.Style, err = redact.ParseStyle(*style); err != nil {
+			return c, "", err
+		}
+		c.FaceThreshold, c.PlateThreshold = float32(*faceThr), float32(*plateThr)
+		c.FacePad, c.FacePadY, c.PlatePad = *facePad, *facePadY, *platePad
+		c.UltraFace, c.UltraThreshold = *ultra, float32(*ultraThr)
+		if c.UltraPasses, err = pipeline.ParsePasses(*ultraPasses); err != nil {
+			return c, "", fmt.Errorf("-ultraface-passes: %w", err)
+		}
+		if c.FacePasses, err = pipeline.ParsePasses(*facePasses); err != nil {
+			return c, "", fmt.Errorf("-face-passes: %w", err)
+		}
+		if c.PlatePasses, err = pipeline.ParsePasses(*platePasses); err != nil {
+			return c, "", fmt.Errorf("-plate-passes: %w", err)
+		}
+		return c, models.Dir(*modelsDir), c.Validate()
+	}
+}
+
+// parseFlags parses and reports errors the same way for every command.
+func parseFlags(fs *flag.FlagSet, args []string, stderr io.Writer) (ok bool, code int) {
+	fs.SetOutput(stderr)
+	if err := fs.Parse(interleave(fs, args)); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return false, exitOK
+		}
+		return false, exitUsage
+	}
+	return true, 0
+}
+
+// interleave moves flags that follow positional arguments in front of them,
+// so "veil redact in.mp4 -o out.mp4" works as people type it.
+func interleave(fs *flag.FlagSet, args []string) []string {
+	var flags, pos []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			pos = append(pos, args[i+1:]...)
+			break
+		}
+		if !strings.HasPrefix(a, "-") || a == "-" {
+			pos = append(pos, a)
+			continue
+		}
+		flags = append(flags, a)
+		name := strings.TrimLeft(a, "-")
+		if strings.Contains(name, "=") {
+			continue
+		}
+		if f := fs.Lookup(name); f != nil {
+			if bf, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && bf.IsBoolFlag() {
+				continue
+			}
+			if i+1 < len(args) {
+				flags = append(flags, args[i+1])
+				i++
+			}
+		}
+	}
+	return append(flags, pos...)
+}

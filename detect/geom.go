@@ -1,0 +1,119 @@
+package detect
+
+import (
+	"image"
+	"math"
+	"sort"
+)
+
+// IoU is the intersection over union of two rectangles.
+func IoU(a, b image.Rectangle) float64 {
+	in := a.Intersect(b)
+	if in.Empty() {
+		return 0
+	}
+	ia := area(in)
+	return ia / (area(a) + area(b) - ia)
+}
+
+// overlapSmaller is the intersection over the smaller rectangle's area.
+func overlapSmaller(a, b image.Rectangle) float64 {
+	in := a.Intersect(b)
+	if in.Empty() {
+		return 0
+	}
+	return area(in) / math.Min(area(a), area(b))
+}
+
+func area(r image.Rectangle) float64 { return float64(r.Dx()) * float64(r.Dy()) }
+
+// NMS keeps the highest-scoring detection of each group of same-class boxes
+// that overlap by IoU > iou.
+func NMS(dets []Detection, iou float64) []Detection {
+	sort.SliceStable(dets, func(i, j int) bool { return dets[i].Score > dets[j].Score })
+	out := dets[:0:0]
+	for _, d := range dets {
+		merged := false
+		for i := range out {
+			k := &out[i]
+			if k.Class != d.Class {
+				continue
+			}
+			if IoU(k.Box, d.Box) > iou {
+				merged = true
+				break
+			}
+		}
+		if !merged {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// Pad grows r by frac of its width and height on each side (frac 0.15 adds
+// 15 % of the width left and right), then clips it to bounds.
+func Pad(r image.Rectangle, fracX, fracY float64, bounds image.Rectangle) image.Rectangle {
+	dx := int(math.Ceil(float64(r.Dx()) * fracX))
+	dy := int(math.Ceil(float64(r.Dy()) * fracY))
+	return image.Rect(r.Min.X-dx, r.Min.Y-dy, r.Max.X+dx, r.Max.Y+dy).Intersect(bounds)
+}
+
+// MergeContained replaces every pair of same-class boxes where one lies mostly
+// (> contain of its area) inside the other by their union: a second pass that
+// finds part of a face inside a face already found must not shrink what is
+// redacted.
+func MergeContained(dets []Detection, contain float64) []Detection {
+	for changed := true; changed; {
+		changed = false
+		for i := 0; i < len(dets) && !changed; i++ {
+			for j := i + 1; j < len(dets); j++ {
+				if dets[i].Class != dets[j].Class || overlapSmaller(dets[i].Box, dets[j].Box) <= contain {
+					continue
+				}
+				dets[i].Box = dets[i].Box.Union(dets[j].Box)
+				dets[i].Score = max(dets[i].Score, dets[j].Score)
+				dets = append(dets[:j], dets[j+1:]...)
+				changed = true
+				break
+			}
+		}
+	}
+	return dets
+}
+
+// MergeTextLines joins boxes of one class that sit on the same line with a gap
+// of at most gapFrac times their height, so nothing between two text boxes of a
+// plate (a space, a hyphen, a narrow character) survives redaction.
+func MergeTextLines(dets []Detection, gapFrac float64) []Detection {
+	for changed := true; changed; {
+		changed = false
+		for i := 0; i < len(dets) && !changed; i++ {
+			for j := i + 1; j < len(dets); j++ {
+				a, b := dets[i].Box, dets[j].Box
+				if dets[i].Class != dets[j].Class || !sameLine(a, b, gapFrac) {
+					continue
+				}
+				dets[i].Box = a.Union(b)
+				if dets[j].Score > dets[i].Score {
+					dets[i].Score = dets[j].Score
+				}
+				dets = append(dets[:j], dets[j+1:]...)
+				changed = true
+				break
+			}
+		}
+	}
+	return dets
+}
+
+func sameLine(a, b image.Rectangle, gapFrac float64) bool {
+	ov := min(a.Max.Y, b.Max.Y) - max(a.Min.Y, b.Min.Y)
+	hmin := min(a.Dy(), b.Dy())
+	hmax := max(a.Dy(), b.Dy())
+	if hmin <= 0 || float64(ov) < 0.5*float64(hmin) || float64(hmax) > 2*float64(hmin) {
+		return false
+	}
+	gap := max(a.Min.X, b.Min.X) - min(a.Max.X, b.Max.X)
+	return float64(gap) <= gapFrac*float64(hmax)
+}

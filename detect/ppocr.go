@@ -1,0 +1,149 @@
+package detect
+
+import (
+	"fmt"
+	"image"
+	"math"
+
+	"gocv.io/x/gocv"
+)
+
+// PPOCR is the PP-OCRv4 text detector (DB), used to find number plates as
+// text. It finds all text, so it also redacts signs: acceptable, since a missed
+// plate is a breach and a blurred sign is not.
+type PPOCR struct {
+	net       gocv.Net
+	in        image.Point
+	threshold float32 // probability map binarisation
+	boxThresh float32 // mean probability a component needs to count
+	minSide   int     // components thinner than this (input pixels) are noise
+	t         *tiler
+	seen      []int32 // reused component labels
+	stack     []int32
+}
+
+// PPOCRConfig sets up a PP-OCR detector.
+type PPOCRConfig struct {
+	Model     string
+	Input     image.Point // multiple of 32; one Net per size (OpenCV 4.6 breaks on size changes)
+	Threshold float32     // map threshold, PaddleOCR default 0.3
+	BoxThresh float32     // mean score of a box, PaddleOCR default 0.6
+	Passes    []Pass
+}
+
+// NewPPOCR loads the model.
+func NewPPOCR(c PPOCRConfig) (*PPOCR, error) {
+	if c.Input.X%32 != 0 || c.Input.Y%32 != 0 || c.Input.X <= 0 || c.Input.Y <= 0 {
+		return nil, fmt.Errorf("ppocr: input %v must be a positive multiple of 32", c.Input)
+	}
+	if err := checkModelFile(c.Model); err != nil {
+		return nil, err
+	}
+	net := gocv.ReadNetFromONNX(c.Model)
+	if net.Empty() {
+		return nil, fmt.Errorf("ppocr: OpenCV could not load %s", c.Model)
+	}
+	p := &PPOCR{net: net, in: c.Input, threshold: c.Threshold, boxThresh: c.BoxThresh, minSide: 2}
+	if len(c.Passes) == 0 {
+		c.Passes = []Pass{{}}
+	}
+	p.t = newTiler(p, c.Passes)
+	return p, nil
+}
+
+// Close frees the network.
+func (p *PPOCR) Close() error {
+	p.t.close()
+	return p.net.Close()
+}
+
+// Detect returns text boxes in img, merged along lines and unclipped.
+func (p *PPOCR) Detect(img gocv.Mat) ([]Detection, error) {
+	return p.DetectIn(img, image.Rect(0, 0, img.Cols(), img.Rows()))
+}
+
+// DetectIn looks only inside roi.
+func (p *PPOCR) DetectIn(img gocv.Mat, roi image.Rectangle) ([]Detection, error) {
+	d, err := p.t.detect(img, roi)
+	if err != nil {
+		return nil, err
+	}
+	d = MergeContained(NMS(d, 0.5), 0.8)
+	return MergeTextLines(d, 1.0), nil
+}
+
+func (p *PPOCR) inputSize() image.Point { return p.in }
+
+func (p *PPOCR) infer(in gocv.Mat) ([]Detection, error) {
+	// (x/255 - mean) / std with ImageNet mean and an averaged std, RGB order.
+	blob := gocv.BlobFromImage(in, 1.0/(255*0.226), p.in,
+		gocv.NewScalar(0.485*255, 0.456*255, 0.406*255, 0), true, false)
+	defer blob.Close()
+	p.net.SetInput(blob, "")
+	out := p.net.Forward("")
+	defer out.Close()
+	prob, err := floatData(out, p.in.X*p.in.Y)
+	if err != nil {
+		return nil, err
+	}
+	return p.components(prob[:p.in.X*p.in.Y], p.in.X, p.in.Y), nil
+}
+
+// components labels 4-connected regions of prob > threshold and returns each
+// region's bounding box grown by the DB unclip distance (area*1.5/perimeter).
+func (p *PPOCR) components(prob []float32, w, h int) []Detection {
+	if cap(p.seen) < w*h {
+		p.seen = make([]int32, w*h)
+	}
+	seen := p.seen[:w*h]
+	clear(seen)
+	var dets []Detection
+	label := int32(0)
+	for start, v := range prob {
+		if v <= p.threshold || seen[start] != 0 {
+			continue
+		}
+		label++
+		seen[start] = label
+		stack := append(p.stack[:0], int32(start))
+		minX, minY, maxX, maxY := w, h, -1, -1
+		var sum float64
+		var n int
+		for len(stack) > 0 {
+			i := int(stack[len(stack)-1])
+			stack = stack[:len(stack)-1]
+			x, y := i%w, i/w
+			minX, maxX = min(minX, x), max(maxX, x)
+			minY, maxY = min(minY, y), max(maxY, y)
+			sum += float64(prob[i])
+			n++
+			for _, j := range [4]int{i - 1, i + 1, i - w, i + w} {
+				if j < 0 || j >= len(prob) || seen[j] != 0 || prob[j] <= p.threshold {
+					continue
+				}
+				if (j == i-1 && x == 0) || (j == i+1 && x == w-1) {
+					continue
+				}
+				seen[j] = label
+				stack = append(stack, int32(j))
+			}
+		}
+		p.stack = stack
+		bw, bh := maxX-minX+1, maxY-minY+1
+		if min(bw, bh) < p.minSide {
+			continue
+		}
+		score := float32(sum / float64(n))
+		if score < p.boxThresh {
+			continue
+		}
+		d := float64(bw*bh) * 1.5 / float64(2*(bw+bh))
+		di := int(math.Ceil(d))
+		dets = append(dets, Detection{
+			Box:   image.Rect(minX-di, minY-di, maxX+1+di, maxY+1+di),
+			Class: Plate,
+			Score: score,
+		})
+	}
+	return dets
+}

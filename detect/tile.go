@@ -1,0 +1,188 @@
+package detect
+
+import (
+	"errors"
+	"fmt"
+	"image"
+	"image/color"
+	"math"
+
+	"gocv.io/x/gocv"
+)
+
+// A Pass looks at the frame once at one magnification. Zoom 0 fits the whole
+// frame into the network input (one tile). Zoom z > 0 resamples the frame by z
+// (2 doubles it) and cuts it into network-sized tiles that overlap, so a face
+// of 8 px is seen as one of 16 px. Tiling is how small faces and distant plates
+// are found without feeding a network a huge input it was not made for.
+type Pass struct {
+	Zoom float64
+	// MaxTiles bounds the cost of a pass on a large frame: above it the zoom is
+	// lowered until the tiles fit. 0 means no bound.
+	MaxTiles int
+}
+
+// tile is a source rectangle and the factor it is resampled by.
+type tile struct {
+	src   image.Rectangle
+	scale float64
+}
+
+const tileOverlap = 0.25
+
+// plan returns the tiles of one pass over a w x h frame for a network input of
+// in.X x in.Y.
+func plan(w, h int, in image.Point, p Pass) []tile {
+	if w <= 0 || h <= 0 || in.X <= 0 || in.Y <= 0 {
+		return nil
+	}
+	fit := math.Min(float64(in.X)/float64(w), float64(in.Y)/float64(h))
+	z := p.Zoom
+	if z <= 0 || z <= fit {
+		return []tile{{image.Rect(0, 0, w, h), fit}}
+	}
+	for {
+		tw := min(w, int(math.Floor(float64(in.X)/z)))
+		th := min(h, int(math.Floor(float64(in.Y)/z)))
+		xs := spans(w, tw)
+		ys := spans(h, th)
+		if p.MaxTiles > 0 && len(xs)*len(ys) > p.MaxTiles && z > fit {
+			z = math.Max(fit, z*0.9)
+			continue
+		}
+		tiles := make([]tile, 0, len(xs)*len(ys))
+		for _, y := range ys {
+			for _, x := range xs {
+				tiles = append(tiles, tile{image.Rect(x, y, x+tw, y+th), z})
+			}
+		}
+		return tiles
+	}
+}
+
+// spans returns the start offsets of windows of length t covering n with at
+// least tileOverlap overlap, spread evenly so the last ends at n.
+func spans(n, t int) []int {
+	if t >= n {
+		return []int{0}
+	}
+	step := float64(t) * (1 - tileOverlap)
+	k := int(math.Ceil(float64(n-t)/step)) + 1
+	out := make([]int, k)
+	for i := range out {
+		out[i] = int(math.Round(float64(i) * float64(n-t) / float64(k-1)))
+	}
+	return out
+}
+
+// fixedNet is a network with one fixed input size; infer runs it on a frame
+// already resampled and padded to that size and returns boxes in input pixels.
+type fixedNet interface {
+	inputSize() image.Point
+	infer(in gocv.Mat) ([]Detection, error)
+}
+
+// tiler runs a fixedNet over the passes' tiles and maps boxes back.
+type tiler struct {
+	net    fixedNet
+	passes []Pass
+	scaled gocv.Mat
+	padded gocv.Mat
+}
+
+func newTiler(n fixedNet, passes []Pass) *tiler {
+	return &tiler{net: n, passes: passes, scaled: gocv.NewMat(), padded: gocv.NewMat()}
+}
+
+func (t *tiler) close() {
+	t.scaled.Close()
+	t.padded.Close()
+}
+
+// ErrBadFrame is returned for a frame a detector cannot look at (empty, not
+// 8-bit BGR).
+var ErrBadFrame = errors.New("detect: frame is empty or not 8-bit BGR")
+
+func checkFrame(img gocv.Mat) error {
+	if img.Empty() || img.Type() != gocv.MatTypeCV8UC3 || img.Cols() < 2 || img.Rows() < 2 {
+		return ErrBadFrame
+	}
+	return nil
+}
+
+// detect runs every pass over roi (a rectangle of img) and returns boxes in
+// img's coordinates.
+func (t *tiler) detect(img gocv.Mat, roi image.Rectangle) ([]Detection, error) {
+	if err := checkFrame(img); err != nil {
+		return nil, err
+	}
+	roi = roi.Intersect(image.Rect(0, 0, img.Cols(), img.Rows()))
+	if roi.Dx() < 2 || roi.Dy() < 2 {
+		return nil, nil
+	}
+	in := t.net.inputSize()
+	var out []Detection
+	for _, p := range t.passes {
+		for _, tl := range plan(roi.Dx(), roi.Dy(), in, p) {
+			src := tl.src.Add(roi.Min)
+			dets, err := t.runTile(img, src, tl.scale, in)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, dets...)
+		}
+	}
+	return out, nil
+}
+
+func (t *tiler) runTile(img gocv.Mat, src image.Rectangle, scale float64, in image.Point) ([]Detection, error) {
+	sw := min(in.X, max(1, int(math.Round(float64(src.Dx())*scale))))
+	sh := min(in.Y, max(1, int(math.Round(float64(src.Dy())*scale))))
+	region := img.Region(src)
+	gocv.Resize(region, &t.scaled, image.Pt(sw, sh), 0, 0, gocv.InterpolationLinear)
+	region.Close()
+	gocv.CopyMakeBorder(t.scaled, &t.padded, 0, in.Y-sh, 0, in.X-sw, gocv.BorderConstant, color.RGBA{})
+	if t.padded.Cols() != in.X || t.padded.Rows() != in.Y {
+		return nil, fmt.Errorf("detect: padded tile is %dx%d, want %dx%d", t.padded.Cols(), t.padded.Rows(), in.X, in.Y)
+	}
+	dets, err := t.net.infer(t.padded)
+	if err != nil {
+		return nil, err
+	}
+	// Map back: real factors per axis (rounding made them differ slightly).
+	fx := float64(sw) / float64(src.Dx())
+	fy := float64(sh) / float64(src.Dy())
+	valid := image.Rect(0, 0, sw, sh)
+	keep := dets[:0]
+	for _, d := range dets {
+		b := d.Box.Intersect(valid)
+		if b.Empty() {
+			continue
+		}
+		d.Box = image.Rect(
+			src.Min.X+int(math.Floor(float64(b.Min.X)/fx)),
+			src.Min.Y+int(math.Floor(float64(b.Min.Y)/fy)),
+			src.Min.X+int(math.Ceil(float64(b.Max.X)/fx)),
+			src.Min.Y+int(math.Ceil(float64(b.Max.Y)/fy)),
+		).Intersect(src)
+		if !d.Box.Empty() {
+			keep = append(keep, d)
+		}
+	}
+	return keep, nil
+}
+
+// floatData copies a float32 blob's data, checking its element count.
+func floatData(m gocv.Mat, want int) ([]float32, error) {
+	if m.Empty() {
+		return nil, errors.New("detect: network returned an empty output")
+	}
+	d, err := m.DataPtrFloat32()
+	if err != nil {
+		return nil, fmt.Errorf("detect: network output: %w", err)
+	}
+	if want > 0 && len(d) < want {
+		return nil, fmt.Errorf("detect: network output has %d values, want %d", len(d), want)
+	}
+	return d, nil
+}

@@ -1,0 +1,135 @@
+package detect
+
+import (
+	"fmt"
+	"image"
+	"math"
+
+	"gocv.io/x/gocv"
+)
+
+// UltraFace is the Ultra-Light-Fast face detector (RFB-640, MIT). Its outputs
+// are already decoded: scores [1,N,2] and normalised corner boxes [1,N,4]. It
+// complements YuNet on masked and turned faces.
+type UltraFace struct {
+	net       gocv.Net
+	in        image.Point
+	threshold float32
+	t         *tiler
+}
+
+// UltraFaceConfig sets up an UltraFace detector.
+type UltraFaceConfig struct {
+	Model     string
+	Input     image.Point // 640x480 for RFB-640
+	Threshold float32
+	Passes    []Pass
+}
+
+// NewUltraFace loads the model.
+func NewUltraFace(c UltraFaceConfig) (*UltraFace, error) {
+	if c.Input.X <= 0 || c.Input.Y <= 0 {
+		return nil, fmt.Errorf("ultraface: bad input size %v", c.Input)
+	}
+	if err := checkModelFile(c.Model); err != nil {
+		return nil, err
+	}
+	net := gocv.ReadNetFromONNX(c.Model)
+	if net.Empty() {
+		return nil, fmt.Errorf("ultraface: OpenCV could not load %s", c.Model)
+	}
+	u := &UltraFace{net: net, in: c.Input, threshold: c.Threshold}
+	if len(c.Passes) == 0 {
+		c.Passes = []Pass{{}}
+	}
+	u.t = newTiler(u, c.Passes)
+	return u, nil
+}
+
+// Close frees the network.
+func (u *UltraFace) Close() error {
+	u.t.close()
+	return u.net.Close()
+}
+
+// Detect returns the faces in img.
+func (u *UltraFace) Detect(img gocv.Mat) ([]Detection, error) {
+	d, err := u.t.detect(img, image.Rect(0, 0, img.Cols(), img.Rows()))
+	if err != nil {
+		return nil, err
+	}
+	return MergeContained(d, 0.7), nil
+}
+
+func (u *UltraFace) inputSize() image.Point { return u.in }
+
+func (u *UltraFace) infer(in gocv.Mat) ([]Detection, error) {
+	blob := gocv.BlobFromImage(in, 1.0/128, u.in, gocv.NewScalar(127, 127, 127, 0), true, false)
+	defer blob.Close()
+	u.net.SetInput(blob, "")
+	outs := u.net.ForwardLayers([]string{"scores", "boxes"})
+	defer func() {
+		for i := range outs {
+			outs[i].Close()
+		}
+	}()
+	if len(outs) != 2 {
+		return nil, fmt.Errorf("ultraface: got %d outputs, want 2", len(outs))
+	}
+	scores, err := floatData(outs[0], 0)
+	if err != nil {
+		return nil, err
+	}
+	n := len(scores) / 2
+	boxes, err := floatData(outs[1], n*4)
+	if err != nil {
+		return nil, err
+	}
+	W, H := float64(u.in.X), float64(u.in.Y)
+	var dets []Detection
+	for i := 0; i < n; i++ {
+		s := scores[i*2+1]
+		if s < u.threshold {
+			continue
+		}
+		b := boxes[i*4 : i*4+4]
+		dets = append(dets, Detection{
+			Box: image.Rect(int(float64(b[0])*W), int(float64(b[1])*H),
+				int(math.Ceil(float64(b[2])*W)), int(math.Ceil(float64(b[3])*H))),
+			Class: Face,
+			Score: s,
+		})
+	}
+	return NMS(dets, 0.3), nil
+}
+
+// Union runs several detectors and returns all their boxes (recall first:
+// a face any of them finds is redacted).
+type Union []interface {
+	Detect(gocv.Mat) ([]Detection, error)
+	Close() error
+}
+
+// Detect runs every member.
+func (u Union) Detect(img gocv.Mat) ([]Detection, error) {
+	var out []Detection
+	for _, d := range u {
+		got, err := d.Detect(img)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, got...)
+	}
+	return MergeContained(out, 0.7), nil
+}
+
+// Close closes every member.
+func (u Union) Close() error {
+	var first error
+	for _, d := range u {
+		if err := d.Close(); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}

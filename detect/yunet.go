@@ -1,0 +1,142 @@
+package detect
+
+import (
+	"fmt"
+	"image"
+	"math"
+
+	"gocv.io/x/gocv"
+)
+
+// YuNet is the YuNet 2021 face detector (libfacedetection.train, MIT), a
+// fixed-input ONNX file decoded in Go as cv::FaceDetectorYN does in OpenCV 4.6.
+type YuNet struct {
+	net       gocv.Net
+	in        image.Point
+	priors    []prior
+	threshold float32
+	t         *tiler
+}
+
+type prior struct{ cx, cy, w, h float32 }
+
+// YuNetConfig sets up a YuNet detector.
+type YuNetConfig struct {
+	Model     string      // path to a yunet_2021sep_static_WxH.onnx file
+	Input     image.Point // the file's fixed input size, e.g. 640x480
+	Threshold float32     // score threshold; low values favour recall
+	Passes    []Pass
+}
+
+// NewYuNet loads the model. The file is checked before OpenCV reads it.
+func NewYuNet(c YuNetConfig) (*YuNet, error) {
+	if c.Input.X%32 != 0 || c.Input.Y%16 != 0 || c.Input.X <= 0 || c.Input.Y <= 0 {
+		return nil, fmt.Errorf("yunet: input %v must be a multiple of 32x16", c.Input)
+	}
+	if err := checkModelFile(c.Model); err != nil {
+		return nil, err
+	}
+	net := gocv.ReadNetFromONNX(c.Model)
+	if net.Empty() {
+		return nil, fmt.Errorf("yunet: OpenCV could not load %s", c.Model)
+	}
+	y := &YuNet{net: net, in: c.Input, threshold: c.Threshold, priors: yunetPriors(c.Input.X, c.Input.Y)}
+	if len(c.Passes) == 0 {
+		c.Passes = []Pass{{}}
+	}
+	y.t = newTiler(y, c.Passes)
+	return y, nil
+}
+
+func yunetPriors(w, h int) []prior {
+	fw, fh := ((w+1)/2)/2, ((h+1)/2)/2
+	minSizes := [][]float32{{10, 16, 24}, {32, 48}, {64, 96}, {128, 192, 256}}
+	steps := []int{8, 16, 32, 64}
+	var out []prior
+	for i := range steps {
+		fw, fh = fw/2, fh/2
+		for r := 0; r < fh; r++ {
+			for c := 0; c < fw; c++ {
+				for _, ms := range minSizes[i] {
+					out = append(out, prior{
+						cx: (float32(c) + 0.5) * float32(steps[i]) / float32(w),
+						cy: (float32(r) + 0.5) * float32(steps[i]) / float32(h),
+						w:  ms / float32(w),
+						h:  ms / float32(h),
+					})
+				}
+			}
+		}
+	}
+	return out
+}
+
+// Close frees the network.
+func (y *YuNet) Close() error {
+	y.t.close()
+	return y.net.Close()
+}
+
+// Detect returns the faces in img (BGR), after merging overlapping boxes.
+func (y *YuNet) Detect(img gocv.Mat) ([]Detection, error) {
+	return y.DetectIn(img, image.Rect(0, 0, img.Cols(), img.Rows()))
+}
+
+// DetectIn looks only inside roi.
+func (y *YuNet) DetectIn(img gocv.Mat, roi image.Rectangle) ([]Detection, error) {
+	d, err := y.t.detect(img, roi)
+	if err != nil {
+		return nil, err
+	}
+	return MergeContained(d, 0.7), nil
+}
+
+func (y *YuNet) inputSize() image.Point { return y.in }
+
+func (y *YuNet) infer(in gocv.Mat) ([]Detection, error) {
+	blob := gocv.BlobFromImage(in, 1.0, y.in, gocv.NewScalar(0, 0, 0, 0), false, false)
+	defer blob.Close()
+	y.net.SetInput(blob, "")
+	outs := y.net.ForwardLayers([]string{"loc", "conf", "iou"})
+	defer func() {
+		for i := range outs {
+			outs[i].Close()
+		}
+	}()
+	if len(outs) != 3 {
+		return nil, fmt.Errorf("yunet: got %d outputs, want 3", len(outs))
+	}
+	n := len(y.priors)
+	loc, err := floatData(outs[0], n*14)
+	if err != nil {
+		return nil, err
+	}
+	conf, err := floatData(outs[1], n*2)
+	if err != nil {
+		return nil, err
+	}
+	iou, err := floatData(outs[2], n)
+	if err != nil {
+		return nil, err
+	}
+	W, H := float32(y.in.X), float32(y.in.Y)
+	var dets []Detection
+	for i, p := range y.priors {
+		cls := conf[i*2+1]
+		io := min(max(iou[i], 0), 1)
+		score := float32(math.Sqrt(float64(cls * io)))
+		if score < y.threshold {
+			continue
+		}
+		cx := (p.cx + loc[i*14+0]*0.1*p.w) * W
+		cy := (p.cy + loc[i*14+1]*0.1*p.h) * H
+		w := p.w * float32(math.Exp(float64(loc[i*14+2]*0.1))) * W
+		h := p.h * float32(math.Exp(float64(loc[i*14+3]*0.2))) * H
+		dets = append(dets, Detection{
+			Box:   image.Rect(int(cx-w/2), int(cy-h/2), int(math.Ceil(float64(cx+w/2))), int(math.Ceil(float64(cy+h/2)))),
+			Class: Face,
+			Score: score,
+		})
+	}
+	return NMS(dets, 0.3), nil
+}

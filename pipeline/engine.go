@@ -1,0 +1,215 @@
+// Package pipeline moves frames from a source through detection, tracking and
+// redaction to a sink:
+//
+//	Source.Read(&raw) -> Engine.Detect(raw) -> Hold.Update (video) ->
+//	Engine.Redact(raw) -> redact.Frame -> Sink.Write
+//
+// Only a redact.Frame reaches a Sink, so an unredacted frame cannot be written
+// or sent by construction. Detection errors fail closed: the frame is masked.
+package pipeline
+
+import (
+	"errors"
+	"fmt"
+	"image"
+	"time"
+
+	"gocv.io/x/gocv"
+
+	"github.com/veil-gateway/veil/detect"
+	"github.com/veil-gateway/veil/models"
+	"github.com/veil-gateway/veil/redact"
+)
+
+// Detector finds regions in a frame. Implementations borrow the frame.
+type Detector interface {
+	Detect(img gocv.Mat) ([]detect.Detection, error)
+	Close() error
+}
+
+// Config chooses detectors, thresholds and redaction. Defaults favour recall.
+type Config struct {
+	Faces  bool
+	Plates bool
+
+	FaceThreshold  float32       // YuNet score threshold
+	FacePasses     []detect.Pass // magnifications for faces
+	FacePad        float64       // grow face boxes by this share of their size on each side
+	FacePadY       float64       // the same, up and down
+	UltraFace      bool          // also run UltraFace RFB-640 (masked, turned faces)
+	UltraThreshold float32
+	UltraPasses    []detect.Pass
+	PlateThreshold float32 // PP-OCR box score threshold
+	PlatePasses    []detect.Pass
+	PlatePad       float64
+
+	Style redact.Style
+}
+
+// DefaultConfig is what `veil redact` uses without flags.
+func DefaultConfig() Config {
+	return Config{
+		Faces:          true,
+		Plates:         true,
+		FaceThreshold:  0.5,
+		FacePasses:     []detect.Pass{{Zoom: 0}, {Zoom: 2, MaxTiles: 12}},
+		FacePad:        0.15,
+		FacePadY:       0.15,
+		UltraFace:      true,
+		UltraThreshold: 0.7,
+		UltraPasses:    []detect.Pass{{Zoom: 0}},
+		PlateThreshold: 0.5,
+		PlatePasses:    []detect.Pass{{Zoom: 1, MaxTiles: 6}},
+		PlatePad:       0.1,
+		Style:          redact.Pixelate,
+	}
+}
+
+// Validate names the first bad field.
+func (c Config) Validate() error {
+	switch {
+	case !c.Faces && !c.Plates:
+		return errors.New("config: faces and plates are both off: nothing would be redacted")
+	case c.FaceThreshold <= 0 || c.FaceThreshold >= 1:
+		return fmt.Errorf("config: face threshold %v must be in (0,1)", c.FaceThreshold)
+	case c.PlateThreshold <= 0 || c.PlateThreshold >= 1:
+		return fmt.Errorf("config: plate threshold %v must be in (0,1)", c.PlateThreshold)
+	case c.FacePad < 0 || c.FacePad > 2 || c.FacePadY < 0 || c.FacePadY > 2:
+		return fmt.Errorf("config: face padding %v,%v must be in [0,2]", c.FacePad, c.FacePadY)
+	case c.PlatePad < 0 || c.PlatePad > 2:
+		return fmt.Errorf("config: plate padding %v must be in [0,2]", c.PlatePad)
+	}
+	for _, p := range append(append([]detect.Pass{}, c.FacePasses...), c.PlatePasses...) {
+		if p.Zoom < 0 || p.Zoom > 8 || p.MaxTiles < 0 || p.MaxTiles > 256 {
+			return fmt.Errorf("config: pass %+v: zoom must be in [0,8] and max tiles in [0,256]", p)
+		}
+	}
+	return nil
+}
+
+// Timings is the time one frame spent in each stage.
+type Timings struct {
+	Faces  time.Duration
+	Plates time.Duration
+	Redact time.Duration
+}
+
+// Engine runs the detectors and the redactor on single frames. It is not safe
+// for concurrent use; make one per goroutine.
+type Engine struct {
+	cfg    Config
+	faces  Detector
+	plates Detector
+	red    *redact.Redactor
+}
+
+// NewEngine loads the configured detectors from the models store.
+func NewEngine(cfg Config, store *models.Store) (*Engine, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	e := &Engine{cfg: cfg, red: redact.New(cfg.Style)}
+	if cfg.Faces {
+		p, err := store.Path(models.YuNet640)
+		if err != nil {
+			e.Close()
+			return nil, err
+		}
+		y, err := detect.NewYuNet(detect.YuNetConfig{Model: p, Input: image.Pt(640, 480), Threshold: cfg.FaceThreshold, Passes: cfg.FacePasses})
+		if err != nil {
+			e.Close()
+			return nil, err
+		}
+		e.faces = y
+		if cfg.UltraFace {
+			p, err := store.Path(models.UltraFace640)
+			if err != nil {
+				e.Close()
+				return nil, err
+			}
+			u, err := detect.NewUltraFace(detect.UltraFaceConfig{Model: p, Input: image.Pt(640, 480), Threshold: cfg.UltraThreshold, Passes: cfg.UltraPasses})
+			if err != nil {
+				e.Close()
+				return nil, err
+			}
+			e.faces = detect.Union{y, u}
+		}
+	}
+	if cfg.Plates {
+		p, err := store.Path(models.PPOCRDet)
+		if err != nil {
+			e.Close()
+			return nil, err
+		}
+		d, err := detect.NewPPOCR(detect.PPOCRConfig{Model: p, Input: image.Pt(640, 640), Threshold: 0.3, BoxThresh: cfg.PlateThreshold, Passes: cfg.PlatePasses})
+		if err != nil {
+			e.Close()
+			return nil, err
+		}
+		e.plates = d
+	}
+	return e, nil
+}
+
+// Close frees the detectors.
+func (e *Engine) Close() error {
+	if e.faces != nil {
+		e.faces.Close()
+	}
+	if e.plates != nil {
+		e.plates.Close()
+	}
+	return e.red.Close()
+}
+
+// Detect finds faces and plates in img.
+func (e *Engine) Detect(img gocv.Mat, t *Timings) ([]detect.Detection, error) {
+	var out []detect.Detection
+	if e.faces != nil {
+		start := time.Now()
+		d, err := e.faces.Detect(img)
+		t.Faces += time.Since(start)
+		if err != nil {
+			return nil, fmt.Errorf("face detection: %w", err)
+		}
+		out = append(out, d...)
+	}
+	if e.plates != nil {
+		start := time.Now()
+		d, err := e.plates.Detect(img)
+		t.Plates += time.Since(start)
+		if err != nil {
+			return nil, fmt.Errorf("plate detection: %w", err)
+		}
+		out = append(out, d...)
+	}
+	return out, nil
+}
+
+// Boxes turns detections into the padded rectangles to destroy.
+func (e *Engine) Boxes(dets []detect.Detection, bounds image.Rectangle) []image.Rectangle {
+	out := make([]image.Rectangle, 0, len(dets))
+	for _, d := range dets {
+		pad, padY := e.cfg.FacePad, e.cfg.FacePadY
+		if d.Class == detect.Plate {
+			// Plates: more room sideways for a first or last character.
+			pad, padY = e.cfg.PlatePad*2, e.cfg.PlatePad
+		}
+		out = append(out, detect.Pad(d.Box, pad, padY, bounds))
+	}
+	return out
+}
+
+// Redact destroys the detections in raw and returns the Frame (raw's
+// ownership passes to it). A detection error masks the whole frame.
+func (e *Engine) Redact(raw gocv.Mat, dets []detect.Detection, detErr error, t *Timings) (redact.Frame, error) {
+	if detErr != nil {
+		return redact.Blackout(raw), detErr
+	}
+	start := time.Now()
+	f, err := e.red.Apply(raw, e.Boxes(dets, image.Rect(0, 0, raw.Cols(), raw.Rows())))
+	t.Redact += time.Since(start)
+	return f, err
+}
+
+func imageRect(w, h int) image.Rectangle { return image.Rect(0, 0, w, h) }

@@ -1,0 +1,180 @@
+// Package redact destroys regions of a frame and defines Frame, the only type
+// that sinks (encoders, file writers, network senders) accept. A Frame can only
+// be made here, by Redactor.Apply or Blackout, so "no raw pixel leaves the
+// process" is a property of the types: code holding a raw gocv.Mat has no way
+// to hand it to a sink.
+package redact
+
+import (
+	"fmt"
+	"image"
+	"image/color"
+	"math"
+	"strings"
+
+	"gocv.io/x/gocv"
+)
+
+// Style is how a region is destroyed.
+type Style uint8
+
+// Styles. Pixelate is the default.
+const (
+	Pixelate Style = iota
+	Blur
+	Fill
+)
+
+func (s Style) String() string {
+	switch s {
+	case Pixelate:
+		return "pixelate"
+	case Blur:
+		return "blur"
+	case Fill:
+		return "fill"
+	}
+	return fmt.Sprintf("style(%d)", uint8(s))
+}
+
+// ParseStyle reads "pixelate", "blur" or "fill".
+func ParseStyle(s string) (Style, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "pixelate", "pixel", "mosaic", "":
+		return Pixelate, nil
+	case "blur", "gaussian":
+		return Blur, nil
+	case "fill", "solid", "black":
+		return Fill, nil
+	}
+	return 0, fmt.Errorf("unknown redaction style %q (want pixelate, blur or fill)", s)
+}
+
+// Cells is how many blocks span the longer side of a region: a face becomes
+// at most Cells x Cells colours, whatever its size, so strength scales with the
+// region and a large face is not left with recoverable detail.
+const Cells = 6
+
+// Redactor destroys regions in place. It keeps scratch Mats between calls and
+// is not safe for concurrent use.
+type Redactor struct {
+	Style Style
+	Color color.RGBA // for Fill
+	small gocv.Mat
+}
+
+// New returns a Redactor of the given style.
+func New(s Style) *Redactor {
+	return &Redactor{Style: s, Color: color.RGBA{A: 255}, small: gocv.NewMat()}
+}
+
+// Close frees the scratch Mats.
+func (r *Redactor) Close() error { return r.small.Close() }
+
+// Frame is a frame in which every region found was destroyed (or the whole
+// picture was masked). It owns its Mat.
+type Frame struct {
+	mat     gocv.Mat
+	regions int
+	masked  bool
+}
+
+// Apply destroys boxes in raw and returns the result as a Frame. Ownership of
+// raw passes to the Frame: the caller must not use raw afterwards. Boxes are
+// clipped to the frame; empty ones are skipped.
+func (r *Redactor) Apply(raw gocv.Mat, boxes []image.Rectangle) (Frame, error) {
+	if raw.Empty() || raw.Type() != gocv.MatTypeCV8UC3 {
+		// Fail closed: something we cannot redact is not passed on.
+		return Blackout(raw), fmt.Errorf("redact: frame is empty or not 8-bit BGR")
+	}
+	n := r.destroy(raw, boxes)
+	return Frame{mat: raw, regions: n}, nil
+}
+
+// Destroy redacts boxes in img in place and returns how many were non-empty.
+// It is for tools that judge redaction (eval, tests); pipelines use Apply.
+func (r *Redactor) Destroy(img gocv.Mat, boxes []image.Rectangle) int {
+	if img.Empty() || img.Type() != gocv.MatTypeCV8UC3 {
+		return 0
+	}
+	return r.destroy(img, boxes)
+}
+
+func (r *Redactor) destroy(img gocv.Mat, boxes []image.Rectangle) int {
+	bounds := image.Rect(0, 0, img.Cols(), img.Rows())
+	n := 0
+	for _, b := range boxes {
+		b = b.Canon().Intersect(bounds)
+		if b.Empty() {
+			continue
+		}
+		n++
+		roi := img.Region(b)
+		switch r.Style {
+		case Fill:
+			roi.SetTo(gocv.NewScalar(float64(r.Color.B), float64(r.Color.G), float64(r.Color.R), 0))
+		case Blur:
+			r.blur(roi, b)
+		default:
+			r.pixelate(roi, b)
+		}
+		roi.Close()
+	}
+	return n
+}
+
+// cellGrid is the number of blocks across and down for a w x h region.
+func cellGrid(w, h int) (int, int) {
+	side := max(w, h)
+	cell := max(2, int(math.Ceil(float64(side)/Cells)))
+	return max(1, (w+cell-1)/cell), max(1, (h+cell-1)/cell)
+}
+
+func (r *Redactor) pixelate(roi gocv.Mat, b image.Rectangle) {
+	cx, cy := cellGrid(b.Dx(), b.Dy())
+	gocv.Resize(roi, &r.small, image.Pt(cx, cy), 0, 0, gocv.InterpolationArea)
+	gocv.Resize(r.small, &roi, image.Pt(b.Dx(), b.Dy()), 0, 0, gocv.InterpolationNearestNeighbor)
+}
+
+// blur first averages the region down to the pixelate grid (so no detail finer
+// than a cell survives: nothing left to deconvolve), then smooths it back up.
+func (r *Redactor) blur(roi gocv.Mat, b image.Rectangle) {
+	cx, cy := cellGrid(b.Dx(), b.Dy())
+	gocv.Resize(roi, &r.small, image.Pt(cx, cy), 0, 0, gocv.InterpolationArea)
+	gocv.Resize(r.small, &roi, image.Pt(b.Dx(), b.Dy()), 0, 0, gocv.InterpolationLinear)
+	k := (max(b.Dx(), b.Dy())/Cells)*2 + 1 // odd, as OpenCV demands
+	if k >= 3 && k <= b.Dx()*2 && k <= b.Dy()*2 {
+		gocv.GaussianBlur(roi, &roi, image.Pt(k, k), 0, 0, gocv.BorderReflect)
+	}
+}
+
+// Blackout masks the whole of raw (fail closed: used when detection failed or
+// came too late) and returns it as a Frame. An empty raw stays empty; sinks
+// skip empty frames.
+func Blackout(raw gocv.Mat) Frame {
+	if !raw.Empty() {
+		raw.SetTo(gocv.NewScalar(0, 0, 0, 0))
+	}
+	return Frame{mat: raw, masked: true}
+}
+
+// Mat returns the redacted picture for reading (encoding, writing). Sinks must
+// not modify or keep it past Close.
+func (f *Frame) Mat() gocv.Mat { return f.mat }
+
+// Regions is the number of regions destroyed.
+func (f *Frame) Regions() int { return f.regions }
+
+// Masked reports whether the whole frame was masked (fail closed).
+func (f *Frame) Masked() bool { return f.masked }
+
+// Empty reports whether there is no picture.
+func (f *Frame) Empty() bool { return f.mat.Empty() }
+
+// Close frees the frame's Mat.
+func (f *Frame) Close() error { return f.mat.Close() }
+
+// Release hands the frame's Mat back to the caller for reuse as a capture
+// buffer (its content is redacted, so nothing leaks through reuse). The Frame
+// must not be used afterwards.
+func (f *Frame) Release() gocv.Mat { return f.mat }
