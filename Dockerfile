@@ -1,0 +1,48 @@
+# syntax=docker/dockerfile:1
+#
+# The model weights are not in this repository. Pass the directory that holds
+# them as the named build context "shared":
+#   docker build --build-context shared=../shared -t veil .
+# ../shared/models must hold the files listed in models/SHA256SUMS (see models/README.md).
+
+# Build the binary. It uses cgo and links Debian's OpenCV 4.6.
+FROM golang:1.26-bookworm AS build
+WORKDIR /src
+COPY hack/install-deps.sh hack/install-deps.sh
+RUN bash hack/install-deps.sh
+COPY go.mod go.sum ./
+RUN go mod download
+COPY . .
+RUN CGO_ENABLED=1 go build -trimpath -o /out/veil ./cmd/veil
+
+# Fill /models from the "shared" context. setup-models.sh checks every sha256,
+# the same check that is run outside Docker.
+FROM debian:bookworm-slim AS models
+WORKDIR /src
+COPY hack/setup-models.sh hack/setup-models.sh
+COPY models/SHA256SUMS models/SHA256SUMS
+COPY --from=shared models /shared/models
+RUN VEIL_MODELS_SRC=/shared/models VEIL_MODELS=/models bash hack/setup-models.sh
+
+FROM debian:bookworm-slim
+# Provides the OpenCV 4.6 libraries that the binary links against, plus ffmpeg
+# (used to keep the audio track when redacting video).
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+      libopencv-core406 libopencv-imgproc406 libopencv-imgcodecs406 \
+      libopencv-videoio406 libopencv-dnn406 libopencv-objdetect406 \
+      libopencv-video406 libopencv-calib3d406 libopencv-features2d406 \
+      libopencv-highgui406 libopencv-photo406 \
+      ffmpeg ca-certificates \
+ && rm -rf /var/lib/apt/lists/*
+COPY --from=build /out/veil /usr/local/bin/veil
+COPY --from=models /models /models
+# The binary has SHA256SUMS built in. This copy lets you run `sha256sum -c` in /models.
+COPY models/SHA256SUMS /models/SHA256SUMS
+ENV VEIL_MODELS=/models
+RUN useradd --system --create-home --home-dir /var/lib/veil --shell /usr/sbin/nologin veil
+USER veil
+WORKDIR /var/lib/veil
+ENTRYPOINT ["veil"]
+# `veil serve` (live gateway, ports 8080 and 4222) lands with the live-gateway issue.
+CMD ["help"]

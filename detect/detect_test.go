@@ -1,0 +1,188 @@
+package detect_test
+
+import (
+	"encoding/csv"
+	"image"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"testing"
+
+	"gocv.io/x/gocv"
+
+	"github.com/veil-gateway/veil/detect"
+	"github.com/veil-gateway/veil/internal/testenv"
+	"github.com/veil-gateway/veil/models"
+)
+
+// readGT reads file,x,y,w,h,... rows into boxes per file.
+func readGT(t testing.TB, path string) map[string][]image.Rectangle {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rows, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][]image.Rectangle{}
+	for _, r := range rows[1:] {
+		v := make([]int, 4)
+		for i := range v {
+			v[i], _ = strconv.Atoi(r[i+1])
+		}
+		out[r[0]] = append(out[r[0]], image.Rect(v[0], v[1], v[0]+v[2], v[1]+v[3]))
+	}
+	return out
+}
+
+type detector interface {
+	Detect(gocv.Mat) ([]detect.Detection, error)
+	Close() error
+}
+
+func modelPath(t testing.TB, name string) string {
+	t.Helper()
+	p, err := models.Open(testenv.Models(t)).Path(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func found(dets []detect.Detection, want image.Rectangle) bool {
+	for _, d := range dets {
+		if detect.IoU(d.Box, want) >= 0.3 {
+			return true
+		}
+	}
+	return false
+}
+
+// TestFaceDetectorsOnDlib runs each face detector over the 43 faces of
+// faces-dlib and requires every one found (IoU >= 0.3).
+func TestFaceDetectorsOnDlib(t *testing.T) {
+	dir := testenv.Data(t, "faces-dlib")
+	gt := readGT(t, filepath.Join(dir, "gt.csv"))
+	tests := []struct {
+		name string
+		make func() (detector, error)
+		want int
+	}{
+		{"yunet-640", func() (detector, error) {
+			return detect.NewYuNet(detect.YuNetConfig{Model: modelPath(t, models.YuNet640), Input: image.Pt(640, 480), Threshold: 0.6})
+		}, 43},
+		{"ultraface-640", func() (detector, error) {
+			return detect.NewUltraFace(detect.UltraFaceConfig{Model: modelPath(t, models.UltraFace640), Input: image.Pt(640, 480), Threshold: 0.7})
+		}, 43},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d, err := tt.make()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer d.Close()
+			hit, total := 0, 0
+			for file, boxes := range gt {
+				img := gocv.IMRead(filepath.Join(dir, "images", file), gocv.IMReadColor)
+				if img.Empty() {
+					t.Fatalf("cannot read %s", file)
+				}
+				dets, err := d.Detect(img)
+				img.Close()
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, b := range boxes {
+					total++
+					if found(dets, b) {
+						hit++
+					} else {
+						t.Logf("missed %s %v", file, b)
+					}
+				}
+			}
+			if hit < tt.want {
+				t.Errorf("found %d of %d faces, want at least %d", hit, total, tt.want)
+			}
+		})
+	}
+}
+
+// TestPPOCRFindsPlates checks the text detector hits the annotated plate on
+// real car photos, at 640 wide as a first pass sees them.
+func TestPPOCRFindsPlates(t *testing.T) {
+	dir := testenv.Data(t, "plates")
+	gt := readGT(t, filepath.Join(dir, "gt.csv"))
+	d, err := detect.NewPPOCR(detect.PPOCRConfig{Model: modelPath(t, models.PPOCRDet), Input: image.Pt(640, 640), Threshold: 0.3, BoxThresh: 0.5, Passes: []detect.Pass{{Zoom: 1, MaxTiles: 6}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	files := []string{}
+	for f := range gt {
+		files = append(files, f)
+	}
+	// A fixed, spread sample keeps the test quick.
+	hit, total := 0, 0
+	for _, file := range sortedSample(files, 12) {
+		img := gocv.IMRead(filepath.Join(dir, "images", file), gocv.IMReadColor)
+		if img.Empty() {
+			t.Fatalf("cannot read %s", file)
+		}
+		dets, err := d.Detect(img)
+		img.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, b := range gt[file] {
+			total++
+			for _, dd := range dets {
+				if dd.Box.Intersect(b).Dx()*dd.Box.Intersect(b).Dy()*2 >= b.Dx()*b.Dy() {
+					hit++
+					break
+				}
+			}
+		}
+	}
+	if hit*10 < total*9 {
+		t.Errorf("plates hit %d of %d, want >= 90%%", hit, total)
+	}
+}
+
+func sortedSample(files []string, n int) []string {
+	sort.Strings(files)
+	if len(files) <= n {
+		return files
+	}
+	out := make([]string, 0, n)
+	for i := 0; i < n; i++ {
+		out = append(out, files[i*len(files)/n])
+	}
+	return out
+}
+
+func TestBadFrameIsAnError(t *testing.T) {
+	y, err := detect.NewYuNet(detect.YuNetConfig{Model: modelPath(t, models.YuNet640), Input: image.Pt(640, 480), Threshold: 0.6})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer y.Close()
+	for _, m := range []gocv.Mat{gocv.NewMat(), gocv.NewMatWithSize(10, 10, gocv.MatTypeCV8UC1), gocv.NewMatWithSize(1, 1, gocv.MatTypeCV8UC3)} {
+		if _, err := y.Detect(m); err == nil {
+			t.Errorf("Detect on a %dx%d type %v Mat: want an error", m.Cols(), m.Rows(), m.Type())
+		}
+		m.Close()
+	}
+}
+
+func TestMissingModelIsAnError(t *testing.T) {
+	_, err := detect.NewYuNet(detect.YuNetConfig{Model: filepath.Join(t.TempDir(), "nope.onnx"), Input: image.Pt(640, 480), Threshold: 0.6})
+	if err == nil {
+		t.Fatal("want an error for a missing model")
+	}
+}

@@ -1,0 +1,45 @@
+package detect
+
+import (
+	"image"
+	"testing"
+)
+
+func TestComponentsUnclip(t *testing.T) {
+	w, h := 64, 32
+	prob := make([]float32, w*h)
+	// One 20x6 text blob and one 1-pixel speck.
+	for y := 10; y < 16; y++ {
+		for x := 10; x < 30; x++ {
+			prob[y*w+x] = 0.9
+		}
+	}
+	prob[2*w+60] = 0.95
+	p := &PPOCR{threshold: 0.3, boxThresh: 0.5, minSide: 2}
+	got := p.components(prob, w, h)
+	if len(got) != 1 {
+		t.Fatalf("got %d components, want 1: %+v", len(got), got)
+	}
+	// d = 20*6*1.5/(2*26) = 3.46 -> 4 px each side.
+	want := image.Rect(6, 6, 34, 20)
+	if got[0].Box != want {
+		t.Errorf("box %v, want %v", got[0].Box, want)
+	}
+}
+
+func BenchmarkComponents(b *testing.B) {
+	w, h := 640, 640
+	prob := make([]float32, w*h)
+	for i := 0; i < 40; i++ {
+		for y := (i % 8) * 70; y < (i%8)*70+12; y++ {
+			for x := (i / 8) * 120; x < (i/8)*120+80; x++ {
+				prob[y*w+x] = 0.8
+			}
+		}
+	}
+	p := &PPOCR{threshold: 0.3, boxThresh: 0.5, minSide: 2}
+	b.ReportAllocs()
+	for b.Loop() {
+		p.components(prob, w, h)
+	}
+}

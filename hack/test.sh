@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The README's test command: installs what the tests need (idempotently),
+# then runs formatting and vet checks, the Mat leak test, short benchmarks and
+# fuzzing (so they cannot rot), and the whole test suite last.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash hack/install-deps.sh
+bash hack/setup-models.sh
+
+echo "== gofmt / go vet"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$unformatted" ]; then
+	echo "gofmt would change: $unformatted" >&2
+	exit 1
+fi
+go vet ./...
+
+echo "== Mat leak check (-tags matprofile)"
+go test -count=1 -tags matprofile -run 'TestNoMatLeaks' ./pipeline
+
+echo "== benchmarks (short)"
+go test -run '^$' -bench . -benchtime 20x -benchmem ./redact ./track ./detect
+
+echo "== fuzzing (short)"
+go test -run '^$' -fuzz '^FuzzParseCSV$' -fuzztime 10s ./eval
+go test -run '^$' -fuzz '^FuzzParsePasses$' -fuzztime 10s ./pipeline
+go test -run '^$' -fuzz '^FuzzParseSums$' -fuzztime 10s ./models
+go test -run '^$' -fuzz '^FuzzInterleave$' -fuzztime 10s ./cmd/veil
+
+echo "== tests"
+go test -count=1 -timeout 30m ./...

@@ -1,0 +1,37 @@
+//go:build matprofile
+
+package pipeline_test
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+
+	"gocv.io/x/gocv"
+
+	"github.com/veil-gateway/veil/internal/testenv"
+	"github.com/veil-gateway/veil/pipeline"
+)
+
+// TestNoMatLeaks runs images and a video through the whole pipeline and checks
+// every Mat it created was closed (go test -tags matprofile).
+func TestNoMatLeaks(t *testing.T) {
+	cfg := pipeline.DefaultConfig() // all detectors, all passes
+	eng := newEngine(t, cfg)
+	in := shortClip(t, 8)
+	before := gocv.MatProfile.Count()
+	dir := t.TempDir()
+	if _, err := pipeline.RedactVideoFile(context.Background(), eng, in, filepath.Join(dir, "v.mp4"), pipeline.VideoOptions{HoldFrames: 3}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pipeline.RedactImageFile(context.Background(), eng, testenv.Data(t, "faces-dlib/images/2008_002079.jpg"), filepath.Join(dir, "a.jpg")); err != nil {
+		t.Fatal(err)
+	}
+	// Failure paths must not leak either.
+	if _, err := pipeline.RedactImageFile(context.Background(), eng, filepath.Join(dir, "missing.jpg"), filepath.Join(dir, "b.jpg")); err == nil {
+		t.Fatal("want an error for a missing input")
+	}
+	if after := gocv.MatProfile.Count(); after != before {
+		t.Errorf("Mat count %d before, %d after: leaked %d", before, after, after-before)
+	}
+}

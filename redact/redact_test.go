@@ -1,0 +1,157 @@
+package redact
+
+import (
+	"image"
+	"math/rand/v2"
+	"testing"
+
+	"gocv.io/x/gocv"
+)
+
+// noise is a w x h BGR Mat of random pixels: every pixel differs from its
+// neighbours, so any detail left is visible to the checks below.
+func noise(w, h int, seed uint64) gocv.Mat {
+	r := rand.New(rand.NewPCG(seed, 1))
+	b := make([]byte, w*h*3)
+	for i := range b {
+		b[i] = byte(r.IntN(256))
+	}
+	m, err := gocv.NewMatFromBytes(h, w, gocv.MatTypeCV8UC3, b)
+	if err != nil {
+		panic(err)
+	}
+	c := m.Clone() // own the memory, not the Go slice
+	m.Close()
+	return c
+}
+
+// distinct counts distinct colours in r.
+func distinct(m gocv.Mat, r image.Rectangle) int {
+	seen := map[[3]uint8]bool{}
+	for y := r.Min.Y; y < r.Max.Y; y++ {
+		for x := r.Min.X; x < r.Max.X; x++ {
+			v := m.GetVecbAt(y, x)
+			seen[[3]uint8{v[0], v[1], v[2]}] = true
+		}
+	}
+	return len(seen)
+}
+
+func TestStylesDestroyBoxAndLeaveRest(t *testing.T) {
+	box := image.Rect(100, 60, 220, 200) // 120x140
+	tests := []struct {
+		style Style
+		// most distinct colours allowed in the box afterwards
+		maxColours int
+	}{
+		{Pixelate, Cells * Cells},
+		{Fill, 1},
+		{Blur, 120 * 140 / 4},
+	}
+	for _, tt := range tests {
+		t.Run(tt.style.String(), func(t *testing.T) {
+			orig := noise(320, 240, 7)
+			defer orig.Close()
+			r := New(tt.style)
+			defer r.Close()
+			f, err := r.Apply(orig.Clone(), []image.Rectangle{box, image.Rect(-50, -50, 5, 5)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			out := f.Mat()
+			if f.Regions() != 2 {
+				t.Errorf("Regions = %d, want 2 (the off-frame box is clipped, not dropped)", f.Regions())
+			}
+			if n := distinct(out, box); n > tt.maxColours {
+				t.Errorf("%d distinct colours left in the box, want <= %d", n, tt.maxColours)
+			}
+			// Blur: neighbouring pixels must be nearly equal (no noise left).
+			if tt.style == Blur {
+				diff := 0
+				for y := box.Min.Y; y < box.Max.Y; y++ {
+					for x := box.Min.X + 1; x < box.Max.X; x++ {
+						a, b := out.GetVecbAt(y, x), out.GetVecbAt(y, x-1)
+						if d := int(a[0]) - int(b[0]); d > 12 || d < -12 {
+							diff++
+						}
+					}
+				}
+				if diff > box.Dx()*box.Dy()/50 {
+					t.Errorf("%d sharp edges left in the blurred box", diff)
+				}
+			}
+			// Outside the boxes nothing changed.
+			for y := 0; y < 240; y++ {
+				for x := 0; x < 320; x++ {
+					if image.Pt(x, y).In(box) || image.Pt(x, y).In(image.Rect(0, 0, 5, 5)) {
+						continue
+					}
+					if a, b := orig.GetVecbAt(y, x), out.GetVecbAt(y, x); a[0] != b[0] || a[1] != b[1] || a[2] != b[2] {
+						t.Fatalf("pixel (%d,%d) outside the boxes changed", x, y)
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestStrengthScalesWithRegion(t *testing.T) {
+	for _, size := range []int{8, 16, 40, 200, 600} {
+		cx, cy := cellGrid(size, size)
+		if cx > Cells || cy > Cells {
+			t.Errorf("%dpx region: %dx%d cells, want at most %d across", size, cx, cy, Cells)
+		}
+	}
+}
+
+func TestApplyBadFrameFailsClosed(t *testing.T) {
+	r := New(Pixelate)
+	defer r.Close()
+	gray := gocv.NewMatWithSize(10, 10, gocv.MatTypeCV8UC1)
+	gray.SetTo(gocv.NewScalar(200, 0, 0, 0))
+	f, err := r.Apply(gray, nil)
+	if err == nil {
+		t.Fatal("want an error for a non-BGR frame")
+	}
+	defer f.Close()
+	if !f.Masked() {
+		t.Error("a frame that cannot be redacted must come back masked")
+	}
+	m := f.Mat()
+	if v := m.GetUCharAt(5, 5); v != 0 {
+		t.Errorf("masked frame pixel = %d, want 0", v)
+	}
+}
+
+func TestParseStyle(t *testing.T) {
+	for in, want := range map[string]Style{"pixelate": Pixelate, "BLUR": Blur, "fill": Fill, "": Pixelate} {
+		if got, err := ParseStyle(in); err != nil || got != want {
+			t.Errorf("ParseStyle(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	if _, err := ParseStyle("sepia"); err == nil {
+		t.Error("ParseStyle(sepia): want an error")
+	}
+}
+
+// BenchmarkRedact720p measures destroying five face-sized regions in a
+// 1280x720 frame once the regions are known (target: under 2 ms).
+func BenchmarkRedact720p(b *testing.B) {
+	boxes := []image.Rectangle{
+		image.Rect(100, 100, 200, 220), image.Rect(400, 80, 480, 180), image.Rect(700, 300, 760, 370),
+		image.Rect(900, 400, 1100, 640), image.Rect(50, 500, 130, 600),
+	}
+	for _, s := range []Style{Pixelate, Blur, Fill} {
+		b.Run(s.String(), func(b *testing.B) {
+			img := noise(1280, 720, 3)
+			defer img.Close()
+			r := New(s)
+			defer r.Close()
+			b.ReportAllocs()
+			for b.Loop() {
+				r.Destroy(img, boxes)
+			}
+		})
+	}
+}
