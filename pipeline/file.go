@@ -79,7 +79,7 @@ func tempPath(final string) (string, error) {
 // checkWritable fails early, with the path in the message, when out cannot
 // be written, and refuses to write over in.
 func checkOutput(in, out string) error {
-	if same(in, out) {
+	if SameFile(in, out) {
 		return fmt.Errorf("%s: output would overwrite the input", out)
 	}
 	dir := filepath.Dir(out)
@@ -93,7 +93,8 @@ func checkOutput(in, out string) error {
 	return nil
 }
 
-func same(a, b string) bool {
+// SameFile reports whether a and b name one existing file.
+func SameFile(a, b string) bool {
 	sa, err := os.Stat(a)
 	if err != nil {
 		return false

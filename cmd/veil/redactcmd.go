@@ -183,7 +183,7 @@ func plan(inputs []string, out string, overwrite bool) ([]job, []inputError) {
 				return nil
 			}
 			if d.IsDir() {
-				if same(p, out) {
+				if pipeline.SameFile(p, out) {
 					return fs.SkipDir // never read our own output
 				}
 				return nil
@@ -211,7 +211,7 @@ func plan(inputs []string, out string, overwrite bool) ([]job, []inputError) {
 }
 
 func appendJob(jobs []job, errs *[]inputError, j job, overwrite bool) []job {
-	if same(j.in, j.out) {
+	if pipeline.SameFile(j.in, j.out) {
 		*errs = append(*errs, inputError{j.in, fmt.Errorf("%s: output would overwrite the input", j.in)})
 		return jobs
 	}
@@ -223,16 +223,4 @@ func appendJob(jobs []job, errs *[]inputError, j job, overwrite bool) []job {
 		return jobs
 	}
 	return append(jobs, j)
-}
-
-func same(a, b string) bool {
-	sa, err := os.Stat(a)
-	if err != nil {
-		return false
-	}
-	sb, err := os.Stat(b)
-	if err != nil {
-		return false
-	}
-	return os.SameFile(sa, sb)
 }
