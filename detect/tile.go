@@ -16,10 +16,10 @@ import (
 // of 8 px is seen as one of 16 px. Tiling is how small faces and distant plates
 // are found without feeding a network a huge input it was not made for.
 type Pass struct {
-	Zoom float64
+	Zoom float64 `json:"zoom"`
 	// MaxTiles bounds the cost of a pass on a large frame: above it the zoom is
 	// lowered until the tiles fit. 0 means no bound.
-	MaxTiles int
+	MaxTiles int `json:"max_tiles,omitempty"`
 }
 
 // tile is a source rectangle and the factor it is resampled by.

@@ -29,21 +29,21 @@ type Detector interface {
 
 // Config chooses detectors, thresholds and redaction. Defaults favour recall.
 type Config struct {
-	Faces  bool
-	Plates bool
+	Faces  bool `json:"faces"`
+	Plates bool `json:"plates"`
 
-	FaceThreshold  float32       // YuNet score threshold
-	FacePasses     []detect.Pass // magnifications for faces
-	FacePad        float64       // grow face boxes by this share of their size on each side
-	FacePadY       float64       // the same, up and down
-	UltraFace      bool          // also run UltraFace RFB-640 (masked, turned faces)
-	UltraThreshold float32
-	UltraPasses    []detect.Pass
-	PlateThreshold float32 // PP-OCR box score threshold
-	PlatePasses    []detect.Pass
-	PlatePad       float64
+	FaceThreshold  float32       `json:"face_threshold"` // YuNet score threshold
+	FacePasses     []detect.Pass `json:"face_passes"`    // magnifications for faces
+	FacePad        float64       `json:"face_pad"`       // grow face boxes by this share of their size on each side
+	FacePadY       float64       `json:"face_pad_y"`     // the same, up and down
+	UltraFace      bool          `json:"ultra_face"`     // also run UltraFace RFB-640 (masked, turned faces)
+	UltraThreshold float32       `json:"ultra_threshold"`
+	UltraPasses    []detect.Pass `json:"ultra_passes"`
+	PlateThreshold float32       `json:"plate_threshold"` // PP-OCR box score threshold
+	PlatePasses    []detect.Pass `json:"plate_passes"`
+	PlatePad       float64       `json:"plate_pad"`
 
-	Style redact.Style
+	Style redact.Style `json:"style"`
 }
 
 // DefaultConfig is what `veil redact` uses without flags.
@@ -109,46 +109,48 @@ func NewEngine(cfg Config, store *models.Store) (*Engine, error) {
 		return nil, err
 	}
 	e := &Engine{cfg: cfg, red: redact.New(cfg.Style)}
-	if cfg.Faces {
-		p, err := store.Path(models.YuNet640)
-		if err != nil {
-			e.Close()
-			return nil, err
+	if err := e.load(cfg, store); err != nil {
+		e.Close()
+		return nil, err
+	}
+	return e, nil
+}
+
+func (e *Engine) load(cfg Config, store *models.Store) error {
+	paths := map[string]string{}
+	for _, name := range []string{models.YuNet640, models.UltraFace640, models.PPOCRDet} {
+		need := (name == models.YuNet640 && cfg.Faces) || (name == models.UltraFace640 && cfg.Faces && cfg.UltraFace) || (name == models.PPOCRDet && cfg.Plates)
+		if !need {
+			continue
 		}
-		y, err := detect.NewYuNet(detect.YuNetConfig{Model: p, Input: image.Pt(640, 480), Threshold: cfg.FaceThreshold, Passes: cfg.FacePasses})
+		p, err := store.Path(name)
 		if err != nil {
-			e.Close()
-			return nil, err
+			return err
+		}
+		paths[name] = p
+	}
+	if cfg.Faces {
+		y, err := detect.NewYuNet(detect.YuNetConfig{Model: paths[models.YuNet640], Input: image.Pt(640, 480), Threshold: cfg.FaceThreshold, Passes: cfg.FacePasses})
+		if err != nil {
+			return err
 		}
 		e.faces = y
 		if cfg.UltraFace {
-			p, err := store.Path(models.UltraFace640)
+			u, err := detect.NewUltraFace(detect.UltraFaceConfig{Model: paths[models.UltraFace640], Input: image.Pt(640, 480), Threshold: cfg.UltraThreshold, Passes: cfg.UltraPasses})
 			if err != nil {
-				e.Close()
-				return nil, err
-			}
-			u, err := detect.NewUltraFace(detect.UltraFaceConfig{Model: p, Input: image.Pt(640, 480), Threshold: cfg.UltraThreshold, Passes: cfg.UltraPasses})
-			if err != nil {
-				e.Close()
-				return nil, err
+				return err
 			}
 			e.faces = detect.Union{y, u}
 		}
 	}
 	if cfg.Plates {
-		p, err := store.Path(models.PPOCRDet)
+		d, err := detect.NewPPOCR(detect.PPOCRConfig{Model: paths[models.PPOCRDet], Input: image.Pt(640, 640), Threshold: 0.3, BoxThresh: cfg.PlateThreshold, Passes: cfg.PlatePasses})
 		if err != nil {
-			e.Close()
-			return nil, err
-		}
-		d, err := detect.NewPPOCR(detect.PPOCRConfig{Model: p, Input: image.Pt(640, 640), Threshold: 0.3, BoxThresh: cfg.PlateThreshold, Passes: cfg.PlatePasses})
-		if err != nil {
-			e.Close()
-			return nil, err
+			return err
 		}
 		e.plates = d
 	}
-	return e, nil
+	return nil
 }
 
 // Close frees the detectors.

@@ -37,6 +37,18 @@ func (s Style) String() string {
 	return fmt.Sprintf("style(%d)", uint8(s))
 }
 
+// MarshalText writes the style's name (for JSON reports and config).
+func (s Style) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// UnmarshalText reads a style name.
+func (s *Style) UnmarshalText(b []byte) error {
+	v, err := ParseStyle(string(b))
+	if err == nil {
+		*s = v
+	}
+	return err
+}
+
 // ParseStyle reads "pixelate", "blur" or "fill".
 func ParseStyle(s string) (Style, error) {
 	switch strings.ToLower(strings.TrimSpace(s)) {
