@@ -72,7 +72,7 @@ func engineFlags(fs *flag.FlagSet) func() (pipeline.Config, string, error) {
 	ultraPasses := fs.String("ultraface-passes", pipeline.FormatPasses(def.UltraPasses), "UltraFace passes")
 	facePad := fs.Float64("face-pad", def.FacePad, "grow face boxes by this share of their size on each side")
 	facePadY := fs.Float64("face-pad-y", def.FacePadY, "grow face boxes by this share of their height up and down")
-	platePad := fs.Float64("plate-pad", def.PlatePad, "grow plate boxes by this share of their height (twice that sideways)")
+	platePad := fs.Float64("plate-pad", def.PlatePad, "grow plate boxes by this share of their height up and down, and twice this share of their width sideways")
 	modelsDir := fs.String("models", "", "models directory (default $VEIL_MODELS or ./models)")
 	return func() (pipeline.Config, string, error) {
 		c := def
