@@ -186,3 +186,63 @@ func TestMissingModelIsAnError(t *testing.T) {
 		t.Fatal("want an error for a missing model")
 	}
 }
+
+// TestYoloFindsPeopleAndVehicles: on the pedestrian clip's first frame Yolo
+// finds people, and on a plate photo it finds the car.
+func TestYoloFindsPeopleAndVehicles(t *testing.T) {
+	y, err := detect.NewYolo(detect.YoloConfig{Cfg: modelPath(t, models.YoloCfg), Weights: modelPath(t, models.YoloWeights), Input: image.Pt(320, 320), Threshold: 0.3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer y.Close()
+	vc, err := gocv.OpenVideoCapture(testenv.Data(t, "video/vtest.avi"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	frame := gocv.NewMat()
+	defer frame.Close()
+	vc.Read(&frame)
+	vc.Close()
+	dets, err := y.Detect(frame)
+	if err != nil {
+		t.Fatal(err)
+	}
+	people := 0
+	for _, d := range dets {
+		if d.Class == detect.Person {
+			people++
+		}
+	}
+	if people < 2 {
+		t.Errorf("found %d people in vtest frame 0, want >= 2: %+v", people, dets)
+	}
+	dir := testenv.Data(t, "plates")
+	gt := readGT(t, filepath.Join(dir, "gt.csv"))
+	cars := 0
+	sample := sortedSample(keys(gt), 10)
+	for _, file := range sample {
+		img := gocv.IMRead(filepath.Join(dir, "images", file), gocv.IMReadColor)
+		dets, err := y.Detect(img)
+		img.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range dets {
+			if d.Class.IsVehicle() && gt[file][0].Overlaps(d.Box) {
+				cars++
+				break
+			}
+		}
+	}
+	if cars < len(sample)*6/10 {
+		t.Errorf("a vehicle around the plate in %d of %d photos, want >= 60%%", cars, len(sample))
+	}
+}
+
+func keys(m map[string][]image.Rectangle) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}

@@ -122,6 +122,7 @@ func TestPlanCoversFrame(t *testing.T) {
 		{"zoom 2 of 400x300", 400, 300, Pass{Zoom: 2}, 4},
 		{"native 720p", 1280, 720, Pass{Zoom: 1}, 6},
 		{"bounded", 1920, 1080, Pass{Zoom: 2, MaxTiles: 6}, 6},
+		{"small crop capped", 100, 60, Pass{Zoom: 0, MaxFit: 3}, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -131,6 +132,9 @@ func TestPlanCoversFrame(t *testing.T) {
 			}
 			// Every pixel is in some tile, every tile is inside the frame and
 			// fits the network input after scaling.
+			if tt.pass.MaxFit > 0 && tiles[0].scale > tt.pass.MaxFit {
+				t.Fatalf("scale %v above MaxFit %v", tiles[0].scale, tt.pass.MaxFit)
+			}
 			frame := image.Rect(0, 0, tt.w, tt.h)
 			covered := make([]bool, tt.w*tt.h)
 			for _, tl := range tiles {

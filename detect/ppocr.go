@@ -72,6 +72,16 @@ func (p *PPOCR) DetectIn(img gocv.Mat, roi image.Rectangle) ([]Detection, error)
 	return MergeTextLines(d, 1.0), nil
 }
 
+// DetectZoomed looks inside roi only, magnified by zoom and cut into at most
+// maxTiles tiles: how a plate on a distant vehicle is read.
+func (p *PPOCR) DetectZoomed(img gocv.Mat, roi image.Rectangle, zoom float64, maxTiles int) ([]Detection, error) {
+	d, err := p.t.detectPasses(img, roi, []Pass{{Zoom: zoom, MaxTiles: maxTiles, MaxFit: zoom}})
+	if err != nil {
+		return nil, err
+	}
+	return MergeTextLines(MergeContained(NMS(d, 0.5), 0.8), 1.0), nil
+}
+
 func (p *PPOCR) inputSize() image.Point { return p.in }
 
 func (p *PPOCR) infer(in gocv.Mat) ([]Detection, error) {

@@ -20,6 +20,9 @@ type Pass struct {
 	// MaxTiles bounds the cost of a pass on a large frame: above it the zoom is
 	// lowered until the tiles fit. 0 means no bound.
 	MaxTiles int `json:"max_tiles,omitempty"`
+	// MaxFit caps the magnification of a frame small enough for one tile
+	// (a small crop is not blown up past it). 0 means no cap.
+	MaxFit float64 `json:"max_fit,omitempty"`
 }
 
 // tile is a source rectangle and the factor it is resampled by.
@@ -37,6 +40,9 @@ func plan(w, h int, in image.Point, p Pass) []tile {
 		return nil
 	}
 	fit := math.Min(float64(in.X)/float64(w), float64(in.Y)/float64(h))
+	if p.MaxFit > 0 && fit > p.MaxFit {
+		fit = p.MaxFit
+	}
 	z := p.Zoom
 	if z <= 0 || z <= fit {
 		return []tile{{image.Rect(0, 0, w, h), fit}}
@@ -113,6 +119,10 @@ func checkFrame(img gocv.Mat) error {
 // detect runs every pass over roi (a rectangle of img) and returns boxes in
 // img's coordinates.
 func (t *tiler) detect(img gocv.Mat, roi image.Rectangle) ([]Detection, error) {
+	return t.detectPasses(img, roi, t.passes)
+}
+
+func (t *tiler) detectPasses(img gocv.Mat, roi image.Rectangle, passes []Pass) ([]Detection, error) {
 	if err := checkFrame(img); err != nil {
 		return nil, err
 	}
@@ -122,7 +132,7 @@ func (t *tiler) detect(img gocv.Mat, roi image.Rectangle) ([]Detection, error) {
 	}
 	in := t.net.inputSize()
 	var out []Detection
-	for _, p := range t.passes {
+	for _, p := range passes {
 		for _, tl := range plan(roi.Dx(), roi.Dy(), in, p) {
 			src := tl.src.Add(roi.Min)
 			dets, err := t.runTile(img, src, tl.scale, in)

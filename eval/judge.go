@@ -16,22 +16,31 @@ const (
 	// between two text boxes fails the column rule.
 	PlateCover  = 0.9
 	PlateColumn = 0.6
+	// DetailLeft: a region (or a plate column) also counts as destroyed when
+	// the output keeps at most this share of the input's detail (the sum of
+	// absolute differences between neighbouring pixels). Pixelation leaves
+	// flat parts of a plate unchanged to the pixel, but no character edge
+	// survives it; an untouched character keeps all of its detail.
+	DetailLeft = 0.3
 )
 
 // Diff is a per-pixel destroyed mask of one image.
 type Diff struct {
-	W, H int
-	mask []bool
+	W, H    int
+	mask    []bool
+	in, out []int16 // grey (B+G+R) per pixel
 }
 
 // NewDiff compares two BGR images of w x h given as packed bytes.
 func NewDiff(in, out []byte, w, h int) Diff {
-	d := Diff{W: w, H: h, mask: make([]bool, w*h)}
+	d := Diff{W: w, H: h, mask: make([]bool, w*h), in: make([]int16, w*h), out: make([]int16, w*h)}
 	if len(in) < w*h*3 || len(out) < w*h*3 {
 		return d
 	}
 	for i := range d.mask {
 		j := i * 3
+		d.in[i] = int16(in[j]) + int16(in[j+1]) + int16(in[j+2])
+		d.out[i] = int16(out[j]) + int16(out[j+1]) + int16(out[j+2])
 		d.mask[i] = absDiff(in[j], out[j]) > PixelDelta || absDiff(in[j+1], out[j+1]) > PixelDelta || absDiff(in[j+2], out[j+2]) > PixelDelta
 	}
 	return d
@@ -113,11 +122,71 @@ func Inner(r image.Rectangle) image.Rectangle {
 	return in
 }
 
+// detail sums absolute differences between neighbouring pixels of g inside r.
+func (d Diff) detail(g []int16, r image.Rectangle) int {
+	n := 0
+	for y := r.Min.Y; y < r.Max.Y; y++ {
+		for x := r.Min.X; x < r.Max.X; x++ {
+			v := g[y*d.W+x]
+			if x+1 < r.Max.X {
+				n += absInt(int(g[y*d.W+x+1]) - int(v))
+			}
+			if y+1 < r.Max.Y {
+				n += absInt(int(g[(y+1)*d.W+x]) - int(v))
+			}
+		}
+	}
+	return n
+}
+
+func absInt(v int) int {
+	if v < 0 {
+		return -v
+	}
+	return v
+}
+
+// DetailKept is the share of the input's detail inside r that the output
+// still has (1 when the input has none).
+func (d Diff) DetailKept(r image.Rectangle) float64 {
+	r = r.Intersect(image.Rect(0, 0, d.W, d.H))
+	if r.Empty() || len(d.in) == 0 {
+		return 1
+	}
+	din := d.detail(d.in, r)
+	if din == 0 {
+		return 1
+	}
+	return float64(d.detail(d.out, r)) / float64(din)
+}
+
+// columnsDestroyed reports whether every column of r is destroyed: changed
+// enough, or stripped of its detail, or with no detail to read (a gap).
+func (d Diff) columnsDestroyed(r image.Rectangle) bool {
+	r = r.Intersect(image.Rect(0, 0, d.W, d.H))
+	if r.Empty() {
+		return false
+	}
+	for x := r.Min.X; x < r.Max.X; x++ {
+		// The column and its right neighbour, so horizontal edges count.
+		col := image.Rect(x, r.Min.Y, min(x+2, r.Max.X), r.Max.Y)
+		if d.Cover(image.Rect(x, r.Min.Y, x+1, r.Max.Y)) >= PlateColumn {
+			continue
+		}
+		if d.detail(d.in, col) == 0 || d.DetailKept(col) <= DetailLeft {
+			continue
+		}
+		return false
+	}
+	return true
+}
+
 // Destroyed judges one annotated box.
 func (d Diff) Destroyed(k Kind, r image.Rectangle) bool {
 	if k == Plates {
 		in := Inner(r)
-		return d.Cover(in) >= PlateCover && d.MinColumn(in) >= PlateColumn
+		whole := d.Cover(in) >= PlateCover || d.DetailKept(in) <= DetailLeft
+		return whole && d.columnsDestroyed(in)
 	}
 	return d.Cover(r) >= FaceCover
 }

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"image"
+	"slices"
 	"time"
 
 	"gocv.io/x/gocv"
@@ -42,6 +43,11 @@ type Config struct {
 	PlateThreshold float32       `json:"plate_threshold"` // PP-OCR box score threshold
 	PlatePasses    []detect.Pass `json:"plate_passes"`
 	PlatePad       float64       `json:"plate_pad"`
+	// PlateVehicles also searches for plates inside each vehicle Yolo-Fastest
+	// finds, magnified up to PlateVehicleZoom: distant plates.
+	PlateVehicles    bool    `json:"plate_vehicles"`
+	PlateVehicleZoom float64 `json:"plate_vehicle_zoom"`
+	MaxVehicles      int     `json:"max_vehicles"` // largest vehicles searched per frame
 
 	Style redact.Style `json:"style"`
 }
@@ -49,19 +55,22 @@ type Config struct {
 // DefaultConfig is what `veil redact` uses without flags.
 func DefaultConfig() Config {
 	return Config{
-		Faces:          true,
-		Plates:         true,
-		FaceThreshold:  0.5,
-		FacePasses:     []detect.Pass{{Zoom: 0}, {Zoom: 2, MaxTiles: 12}},
-		FacePad:        0.15,
-		FacePadY:       0.15,
-		UltraFace:      true,
-		UltraThreshold: 0.7,
-		UltraPasses:    []detect.Pass{{Zoom: 0}},
-		PlateThreshold: 0.5,
-		PlatePasses:    []detect.Pass{{Zoom: 1, MaxTiles: 6}},
-		PlatePad:       0.1,
-		Style:          redact.Pixelate,
+		Faces:            true,
+		Plates:           true,
+		FaceThreshold:    0.5,
+		FacePasses:       []detect.Pass{{Zoom: 0}, {Zoom: 2, MaxTiles: 12}},
+		FacePad:          0.15,
+		FacePadY:         0.15,
+		UltraFace:        true,
+		UltraThreshold:   0.7,
+		UltraPasses:      []detect.Pass{{Zoom: 0}},
+		PlateThreshold:   0.5,
+		PlatePasses:      []detect.Pass{{Zoom: 1, MaxTiles: 6}},
+		PlatePad:         0.25,
+		PlateVehicles:    true,
+		PlateVehicleZoom: 4,
+		MaxVehicles:      6,
+		Style:            redact.Pixelate,
 	}
 }
 
@@ -76,6 +85,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("config: plate threshold %v must be in (0,1)", c.PlateThreshold)
 	case c.FacePad < 0 || c.FacePad > 2 || c.FacePadY < 0 || c.FacePadY > 2:
 		return fmt.Errorf("config: face padding %v,%v must be in [0,2]", c.FacePad, c.FacePadY)
+	case c.PlateVehicles && (c.PlateVehicleZoom < 1 || c.PlateVehicleZoom > 8):
+		return fmt.Errorf("config: plate vehicle zoom %v must be in [1,8]", c.PlateVehicleZoom)
+	case c.PlateVehicles && (c.MaxVehicles < 1 || c.MaxVehicles > 64):
+		return fmt.Errorf("config: max vehicles %d must be in [1,64]", c.MaxVehicles)
 	case c.PlatePad < 0 || c.PlatePad > 2:
 		return fmt.Errorf("config: plate padding %v must be in [0,2]", c.PlatePad)
 	}
@@ -89,18 +102,20 @@ func (c Config) Validate() error {
 
 // Timings is the time one frame spent in each stage.
 type Timings struct {
-	Faces  time.Duration
-	Plates time.Duration
-	Redact time.Duration
+	Faces    time.Duration
+	Vehicles time.Duration
+	Plates   time.Duration
+	Redact   time.Duration
 }
 
 // Engine runs the detectors and the redactor on single frames. It is not safe
 // for concurrent use; make one per goroutine.
 type Engine struct {
-	cfg    Config
-	faces  Detector
-	plates Detector
-	red    *redact.Redactor
+	cfg      Config
+	faces    Detector
+	plates   *detect.PPOCR
+	vehicles *detect.Yolo
+	red      *redact.Redactor
 }
 
 // NewEngine loads the configured detectors from the models store.
@@ -118,8 +133,9 @@ func NewEngine(cfg Config, store *models.Store) (*Engine, error) {
 
 func (e *Engine) load(cfg Config, store *models.Store) error {
 	paths := map[string]string{}
-	for _, name := range []string{models.YuNet640, models.UltraFace640, models.PPOCRDet} {
-		need := (name == models.YuNet640 && cfg.Faces) || (name == models.UltraFace640 && cfg.Faces && cfg.UltraFace) || (name == models.PPOCRDet && cfg.Plates)
+	for _, name := range []string{models.YuNet640, models.UltraFace640, models.PPOCRDet, models.YoloCfg, models.YoloWeights} {
+		need := (name == models.YuNet640 && cfg.Faces) || (name == models.UltraFace640 && cfg.Faces && cfg.UltraFace) || (name == models.PPOCRDet && cfg.Plates) ||
+			((name == models.YoloCfg || name == models.YoloWeights) && cfg.Plates && cfg.PlateVehicles)
 		if !need {
 			continue
 		}
@@ -149,6 +165,13 @@ func (e *Engine) load(cfg Config, store *models.Store) error {
 			return err
 		}
 		e.plates = d
+		if cfg.PlateVehicles {
+			y, err := detect.NewYolo(detect.YoloConfig{Cfg: paths[models.YoloCfg], Weights: paths[models.YoloWeights], Input: image.Pt(320, 320), Threshold: 0.25})
+			if err != nil {
+				return err
+			}
+			e.vehicles = y
+		}
 	}
 	return nil
 }
@@ -160,6 +183,9 @@ func (e *Engine) Close() error {
 	}
 	if e.plates != nil {
 		e.plates.Close()
+	}
+	if e.vehicles != nil {
+		e.vehicles.Close()
 	}
 	return e.red.Close()
 }
@@ -184,7 +210,48 @@ func (e *Engine) Detect(img gocv.Mat, t *Timings) ([]detect.Detection, error) {
 			return nil, fmt.Errorf("plate detection: %w", err)
 		}
 		out = append(out, d...)
+		if e.vehicles != nil {
+			d, err := e.platesInVehicles(img, t)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, d...)
+		}
 	}
+	return out, nil
+}
+
+// platesInVehicles looks for plates inside the largest vehicles, each
+// magnified to fill the text detector's input.
+func (e *Engine) platesInVehicles(img gocv.Mat, t *Timings) ([]detect.Detection, error) {
+	start := time.Now()
+	vs, err := e.vehicles.Detect(img)
+	t.Vehicles += time.Since(start)
+	if err != nil {
+		return nil, fmt.Errorf("vehicle detection: %w", err)
+	}
+	vs = slices.DeleteFunc(vs, func(d detect.Detection) bool { return !d.Class.IsVehicle() })
+	slices.SortFunc(vs, func(a, b detect.Detection) int { return b.Box.Dx()*b.Box.Dy() - a.Box.Dx()*a.Box.Dy() })
+	if len(vs) > e.cfg.MaxVehicles {
+		vs = vs[:e.cfg.MaxVehicles]
+	}
+	bounds := imageRect(img.Cols(), img.Rows())
+	var out []detect.Detection
+	start = time.Now()
+	for _, v := range vs {
+		// Plates sit in the lower part of a vehicle and are about a tenth of
+		// its width: magnify so such a plate is ~90 px wide, enough for the
+		// text detector to see its characters.
+		b := v.Box
+		roi := detect.Pad(image.Rect(b.Min.X, b.Min.Y+b.Dy()/4, b.Max.X, b.Max.Y), 0.1, 0.1, bounds)
+		zoom := min(max(1125/float64(max(1, b.Dx())), 1), e.cfg.PlateVehicleZoom)
+		d, err := e.plates.DetectZoomed(img, roi, zoom, 4)
+		if err != nil {
+			return nil, fmt.Errorf("plate detection in vehicle: %w", err)
+		}
+		out = append(out, d...)
+	}
+	t.Plates += time.Since(start)
 	return out, nil
 }
 

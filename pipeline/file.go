@@ -31,13 +31,14 @@ type Stats struct {
 
 // StageMs is mean milliseconds per frame for each stage.
 type StageMs struct {
-	Decode float64 `json:"decode"`
-	Faces  float64 `json:"faces"`
-	Plates float64 `json:"plates"`
-	Track  float64 `json:"track"`
-	Redact float64 `json:"redact"`
-	Encode float64 `json:"encode"`
-	Total  float64 `json:"total"`
+	Decode   float64 `json:"decode"`
+	Faces    float64 `json:"faces"`
+	Vehicles float64 `json:"vehicles"`
+	Plates   float64 `json:"plates"`
+	Track    float64 `json:"track"`
+	Redact   float64 `json:"redact"`
+	Encode   float64 `json:"encode"`
+	Total    float64 `json:"total"`
 }
 
 type stageTotals struct {
@@ -50,7 +51,7 @@ func (s *stageTotals) perFrame(n int) StageMs {
 		return StageMs{}
 	}
 	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 / float64(n) }
-	return StageMs{Decode: ms(s.decode), Faces: ms(s.Faces), Plates: ms(s.Plates), Track: ms(s.track), Redact: ms(s.Redact), Encode: ms(s.encode), Total: ms(s.total)}
+	return StageMs{Decode: ms(s.decode), Faces: ms(s.Faces), Vehicles: ms(s.Vehicles), Plates: ms(s.Plates), Track: ms(s.track), Redact: ms(s.Redact), Encode: ms(s.encode), Total: ms(s.total)}
 }
 
 func count(st *Stats, dets []detect.Detection) {

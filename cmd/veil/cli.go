@@ -70,6 +70,8 @@ func engineFlags(fs *flag.FlagSet) func() (pipeline.Config, string, error) {
 	ultra := fs.Bool("ultraface", def.UltraFace, "also run UltraFace for faces (better on masked and turned faces)")
 	ultraThr := fs.Float64("ultraface-threshold", float64(def.UltraThreshold), "UltraFace score threshold")
 	ultraPasses := fs.String("ultraface-passes", pipeline.FormatPasses(def.UltraPasses), "UltraFace passes")
+	plateVehicles := fs.Bool("plate-vehicles", def.PlateVehicles, "also search for plates inside each vehicle found (distant plates)")
+	plateVehicleZoom := fs.Float64("plate-vehicle-zoom", def.PlateVehicleZoom, "most a vehicle is magnified for the plate search")
 	facePad := fs.Float64("face-pad", def.FacePad, "grow face boxes by this share of their size on each side")
 	facePadY := fs.Float64("face-pad-y", def.FacePadY, "grow face boxes by this share of their height up and down")
 	platePad := fs.Float64("plate-pad", def.PlatePad, "grow plate boxes by this share of their height up and down, and twice this share of their width sideways")
@@ -84,6 +86,7 @@ func engineFlags(fs *flag.FlagSet) func() (pipeline.Config, string, error) {
 		c.FaceThreshold, c.PlateThreshold = float32(*faceThr), float32(*plateThr)
 		c.FacePad, c.FacePadY, c.PlatePad = *facePad, *facePadY, *platePad
 		c.UltraFace, c.UltraThreshold = *ultra, float32(*ultraThr)
+		c.PlateVehicles, c.PlateVehicleZoom = *plateVehicles, *plateVehicleZoom
 		if c.UltraPasses, err = pipeline.ParsePasses(*ultraPasses); err != nil {
 			return c, "", fmt.Errorf("-ultraface-passes: %w", err)
 		}
