@@ -73,10 +73,10 @@ func TestFaceDetectorsOnDlib(t *testing.T) {
 		want int
 	}{
 		{"yunet-640", func() (detector, error) {
-			return detect.NewYuNet(detect.YuNetConfig{Model: modelPath(t, models.YuNet640), Input: image.Pt(640, 480), Threshold: 0.6})
+			return detect.NewYuNet(detect.YuNetConfig{Model: modelPath(t, models.YuNet640), Input: image.Pt(640, 480), Threshold: detect.SizeThreshold{High: 0.6}})
 		}, 43},
 		{"ultraface-640", func() (detector, error) {
-			return detect.NewUltraFace(detect.UltraFaceConfig{Model: modelPath(t, models.UltraFace640), Input: image.Pt(640, 480), Threshold: 0.7})
+			return detect.NewUltraFace(detect.UltraFaceConfig{Model: modelPath(t, models.UltraFace640), Input: image.Pt(640, 480), Threshold: detect.SizeThreshold{High: 0.7}})
 		}, 43},
 	}
 	for _, tt := range tests {
@@ -167,7 +167,7 @@ func sortedSample(files []string, n int) []string {
 }
 
 func TestBadFrameIsAnError(t *testing.T) {
-	y, err := detect.NewYuNet(detect.YuNetConfig{Model: modelPath(t, models.YuNet640), Input: image.Pt(640, 480), Threshold: 0.6})
+	y, err := detect.NewYuNet(detect.YuNetConfig{Model: modelPath(t, models.YuNet640), Input: image.Pt(640, 480), Threshold: detect.SizeThreshold{High: 0.6}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +181,7 @@ func TestBadFrameIsAnError(t *testing.T) {
 }
 
 func TestMissingModelIsAnError(t *testing.T) {
-	_, err := detect.NewYuNet(detect.YuNetConfig{Model: filepath.Join(t.TempDir(), "nope.onnx"), Input: image.Pt(640, 480), Threshold: 0.6})
+	_, err := detect.NewYuNet(detect.YuNetConfig{Model: filepath.Join(t.TempDir(), "nope.onnx"), Input: image.Pt(640, 480), Threshold: detect.SizeThreshold{High: 0.6}})
 	if err == nil {
 		t.Fatal("want an error for a missing model")
 	}

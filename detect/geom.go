@@ -117,3 +117,47 @@ func sameLine(a, b image.Rectangle, gapFrac float64) bool {
 	gap := max(a.Min.X, b.Min.X) - min(a.Max.X, b.Max.X)
 	return float64(gap) <= gapFrac*float64(hmax)
 }
+
+// SizeThreshold keeps a detection by a score threshold that rises with the
+// box's width: Low below SmallWidth pixels, Mid below MidWidth, High above.
+// Small faces score low and cost little area when wrong; large false
+// positives cost a lot. So recall is bought where it is cheap. A zero width
+// turns its tier off.
+type SizeThreshold struct {
+	High, Mid, Low       float32
+	SmallWidth, MidWidth int
+}
+
+// For returns the threshold for a box w pixels wide.
+func (s SizeThreshold) For(w int) float32 {
+	switch {
+	case w < s.SmallWidth:
+		return s.Low
+	case w < s.MidWidth:
+		return s.Mid
+	}
+	return s.High
+}
+
+// min is the lowest score any box can pass with.
+func (s SizeThreshold) min() float32 {
+	m := s.High
+	if s.SmallWidth > 0 {
+		m = min(m, s.Low)
+	}
+	if s.MidWidth > 0 {
+		m = min(m, s.Mid)
+	}
+	return m
+}
+
+// Keep filters dets in place.
+func (s SizeThreshold) Keep(dets []Detection) []Detection {
+	out := dets[:0]
+	for _, d := range dets {
+		if d.Score >= s.For(d.Box.Dx()) {
+			out = append(out, d)
+		}
+	}
+	return out
+}

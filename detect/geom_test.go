@@ -158,3 +158,22 @@ func TestPlanCoversFrame(t *testing.T) {
 		})
 	}
 }
+
+func TestSizeThreshold(t *testing.T) {
+	st := SizeThreshold{High: 0.8, Mid: 0.6, Low: 0.4, SmallWidth: 20, MidWidth: 40}
+	dets := []Detection{
+		{Box: image.Rect(0, 0, 10, 10), Score: 0.5},  // small, above low: kept
+		{Box: image.Rect(0, 0, 10, 10), Score: 0.3},  // small, below low: dropped
+		{Box: image.Rect(0, 0, 30, 30), Score: 0.5},  // mid, below mid: dropped
+		{Box: image.Rect(0, 0, 30, 30), Score: 0.65}, // mid, above mid: kept
+		{Box: image.Rect(0, 0, 50, 50), Score: 0.7},  // large, below high: dropped
+		{Box: image.Rect(0, 0, 50, 50), Score: 0.85}, // large, above high: kept
+	}
+	got := st.Keep(dets)
+	if len(got) != 3 || got[0].Score != 0.5 || got[1].Score != 0.65 || got[2].Score != 0.85 {
+		t.Errorf("Keep = %+v", got)
+	}
+	if st.min() != 0.4 || (SizeThreshold{High: 0.8}).min() != 0.8 {
+		t.Error("min threshold wrong")
+	}
+}

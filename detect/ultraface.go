@@ -14,7 +14,7 @@ import (
 type UltraFace struct {
 	net       gocv.Net
 	in        image.Point
-	threshold float32
+	threshold SizeThreshold
 	t         *tiler
 }
 
@@ -22,7 +22,7 @@ type UltraFace struct {
 type UltraFaceConfig struct {
 	Model     string
 	Input     image.Point // 640x480 for RFB-640
-	Threshold float32
+	Threshold SizeThreshold
 	Passes    []Pass
 }
 
@@ -58,7 +58,7 @@ func (u *UltraFace) Detect(img gocv.Mat) ([]Detection, error) {
 	if err != nil {
 		return nil, err
 	}
-	return MergeContained(d, 0.7), nil
+	return MergeContained(u.threshold.Keep(d), 0.7), nil
 }
 
 func (u *UltraFace) inputSize() image.Point { return u.in }
@@ -89,7 +89,7 @@ func (u *UltraFace) infer(in gocv.Mat) ([]Detection, error) {
 	var dets []Detection
 	for i := 0; i < n; i++ {
 		s := scores[i*2+1]
-		if s < u.threshold {
+		if s < u.threshold.min() {
 			continue
 		}
 		b := boxes[i*4 : i*4+4]

@@ -14,7 +14,7 @@ type YuNet struct {
 	net       gocv.Net
 	in        image.Point
 	priors    []prior
-	threshold float32
+	threshold SizeThreshold
 	t         *tiler
 }
 
@@ -22,9 +22,9 @@ type prior struct{ cx, cy, w, h float32 }
 
 // YuNetConfig sets up a YuNet detector.
 type YuNetConfig struct {
-	Model     string      // path to a yunet_2021sep_static_WxH.onnx file
-	Input     image.Point // the file's fixed input size, e.g. 640x480
-	Threshold float32     // score threshold; low values favour recall
+	Model     string        // path to a yunet_2021sep_static_WxH.onnx file
+	Input     image.Point   // the file's fixed input size, e.g. 640x480
+	Threshold SizeThreshold // score thresholds; low values favour recall
 	Passes    []Pass
 }
 
@@ -88,7 +88,7 @@ func (y *YuNet) DetectIn(img gocv.Mat, roi image.Rectangle) ([]Detection, error)
 	if err != nil {
 		return nil, err
 	}
-	return MergeContained(d, 0.7), nil
+	return MergeContained(y.threshold.Keep(d), 0.7), nil
 }
 
 func (y *YuNet) inputSize() image.Point { return y.in }
@@ -125,7 +125,7 @@ func (y *YuNet) infer(in gocv.Mat) ([]Detection, error) {
 		cls := conf[i*2+1]
 		io := min(max(iou[i], 0), 1)
 		score := float32(math.Sqrt(float64(cls * io)))
-		if score < y.threshold {
+		if score < y.threshold.min() {
 			continue
 		}
 		cx := (p.cx + loc[i*14+0]*0.1*p.w) * W

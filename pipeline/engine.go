@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"image"
+	"math"
 	"slices"
 	"time"
 
@@ -33,13 +34,24 @@ type Config struct {
 	Faces  bool `json:"faces"`
 	Plates bool `json:"plates"`
 
-	FaceThreshold  float32       `json:"face_threshold"` // YuNet score threshold
-	FacePasses     []detect.Pass `json:"face_passes"`    // magnifications for faces
-	FacePad        float64       `json:"face_pad"`       // grow face boxes by this share of their size on each side
-	FacePadY       float64       `json:"face_pad_y"`     // the same, up and down
-	UltraFace      bool          `json:"ultra_face"`     // also run UltraFace RFB-640 (masked, turned faces)
-	UltraThreshold float32       `json:"ultra_threshold"`
-	UltraPasses    []detect.Pass `json:"ultra_passes"`
+	// Face score thresholds rise with the box's width: boxes narrower than
+	// FaceSmallWidth px pass with FaceSmallThreshold, narrower than
+	// FaceMidWidth with FaceMidThreshold, larger ones with FaceThreshold
+	// (UltraThreshold for UltraFace). Small faces score low and cost little
+	// area when wrong; a large false positive costs a lot.
+	FaceThreshold      float32       `json:"face_threshold"`
+	FaceMidThreshold   float32       `json:"face_mid_threshold"`
+	FaceMidWidth       int           `json:"face_mid_width"`
+	FaceSmallThreshold float32       `json:"face_small_threshold"`
+	FaceSmallWidth     int           `json:"face_small_width"`
+	FacePasses         []detect.Pass `json:"face_passes"`     // YuNet magnifications
+	FacePad            float64       `json:"face_pad"`        // grow face boxes sideways by this share of their width (ears)
+	FacePadTop         float64       `json:"face_pad_top"`    // up, as a share of their height (hair)
+	FacePadBottom      float64       `json:"face_pad_bottom"` // down (chin, masks)
+	UltraFace          bool          `json:"ultra_face"`      // also run UltraFace RFB-640 (masked, turned faces)
+	UltraThreshold     float32       `json:"ultra_threshold"`
+	UltraPasses        []detect.Pass `json:"ultra_passes"`
+
 	PlateThreshold float32       `json:"plate_threshold"` // PP-OCR box score threshold
 	PlatePasses    []detect.Pass `json:"plate_passes"`
 	PlatePad       float64       `json:"plate_pad"`
@@ -55,22 +67,27 @@ type Config struct {
 // DefaultConfig is what `veil redact` uses without flags.
 func DefaultConfig() Config {
 	return Config{
-		Faces:            true,
-		Plates:           true,
-		FaceThreshold:    0.5,
-		FacePasses:       []detect.Pass{{Zoom: 0}, {Zoom: 2, MaxTiles: 12}},
-		FacePad:          0.15,
-		FacePadY:         0.15,
-		UltraFace:        true,
-		UltraThreshold:   0.7,
-		UltraPasses:      []detect.Pass{{Zoom: 0}},
-		PlateThreshold:   0.5,
-		PlatePasses:      []detect.Pass{{Zoom: 1, MaxTiles: 6}},
-		PlatePad:         0.25,
-		PlateVehicles:    true,
-		PlateVehicleZoom: 4,
-		MaxVehicles:      6,
-		Style:            redact.Pixelate,
+		Faces:              true,
+		Plates:             true,
+		FaceThreshold:      0.9,
+		FaceMidThreshold:   0.5,
+		FaceMidWidth:       64,
+		FaceSmallThreshold: 0.3,
+		FaceSmallWidth:     24,
+		FacePasses:         []detect.Pass{{Zoom: 0}, {Zoom: 2, MaxTiles: 12}},
+		FacePad:            0.05,
+		FacePadTop:         0,
+		FacePadBottom:      0.1,
+		UltraFace:          true,
+		UltraThreshold:     0.9,
+		UltraPasses:        []detect.Pass{{Zoom: 0}, {Zoom: 2, MaxTiles: 12}},
+		PlateThreshold:     0.5,
+		PlatePasses:        []detect.Pass{{Zoom: 1, MaxTiles: 6}},
+		PlatePad:           0.25,
+		PlateVehicles:      true,
+		PlateVehicleZoom:   4,
+		MaxVehicles:        6,
+		Style:              redact.Pixelate,
 	}
 }
 
@@ -81,10 +98,16 @@ func (c Config) Validate() error {
 		return errors.New("config: faces and plates are both off: nothing would be redacted")
 	case c.FaceThreshold <= 0 || c.FaceThreshold >= 1:
 		return fmt.Errorf("config: face threshold %v must be in (0,1)", c.FaceThreshold)
+	case c.FaceSmallThreshold <= 0 || c.FaceSmallThreshold >= 1 || c.FaceSmallWidth < 0 || c.FaceSmallWidth > 4096:
+		return fmt.Errorf("config: face small threshold %v must be in (0,1) and face small width %d in [0,4096]", c.FaceSmallThreshold, c.FaceSmallWidth)
+	case c.FaceMidThreshold <= 0 || c.FaceMidThreshold >= 1 || c.FaceMidWidth < 0 || c.FaceMidWidth > 4096:
+		return fmt.Errorf("config: face mid threshold %v must be in (0,1) and face mid width %d in [0,4096]", c.FaceMidThreshold, c.FaceMidWidth)
+	case c.UltraFace && (c.UltraThreshold <= 0 || c.UltraThreshold >= 1):
+		return fmt.Errorf("config: ultraface threshold %v must be in (0,1)", c.UltraThreshold)
 	case c.PlateThreshold <= 0 || c.PlateThreshold >= 1:
 		return fmt.Errorf("config: plate threshold %v must be in (0,1)", c.PlateThreshold)
-	case c.FacePad < 0 || c.FacePad > 2 || c.FacePadY < 0 || c.FacePadY > 2:
-		return fmt.Errorf("config: face padding %v,%v must be in [0,2]", c.FacePad, c.FacePadY)
+	case c.FacePad < 0 || c.FacePad > 2 || c.FacePadTop < 0 || c.FacePadTop > 2 || c.FacePadBottom < 0 || c.FacePadBottom > 2:
+		return fmt.Errorf("config: face padding %v (sides), %v (top), %v (bottom) must be in [0,2]", c.FacePad, c.FacePadTop, c.FacePadBottom)
 	case c.PlateVehicles && (c.PlateVehicleZoom < 1 || c.PlateVehicleZoom > 8):
 		return fmt.Errorf("config: plate vehicle zoom %v must be in [1,8]", c.PlateVehicleZoom)
 	case c.PlateVehicles && (c.MaxVehicles < 1 || c.MaxVehicles > 64):
@@ -146,13 +169,13 @@ func (e *Engine) load(cfg Config, store *models.Store) error {
 		paths[name] = p
 	}
 	if cfg.Faces {
-		y, err := detect.NewYuNet(detect.YuNetConfig{Model: paths[models.YuNet640], Input: image.Pt(640, 480), Threshold: cfg.FaceThreshold, Passes: cfg.FacePasses})
+		y, err := detect.NewYuNet(detect.YuNetConfig{Model: paths[models.YuNet640], Input: image.Pt(640, 480), Threshold: faceThresholds(cfg, cfg.FaceThreshold), Passes: cfg.FacePasses})
 		if err != nil {
 			return err
 		}
 		e.faces = y
 		if cfg.UltraFace {
-			u, err := detect.NewUltraFace(detect.UltraFaceConfig{Model: paths[models.UltraFace640], Input: image.Pt(640, 480), Threshold: cfg.UltraThreshold, Passes: cfg.UltraPasses})
+			u, err := detect.NewUltraFace(detect.UltraFaceConfig{Model: paths[models.UltraFace640], Input: image.Pt(640, 480), Threshold: faceThresholds(cfg, cfg.UltraThreshold), Passes: cfg.UltraPasses})
 			if err != nil {
 				return err
 			}
@@ -174,6 +197,10 @@ func (e *Engine) load(cfg Config, store *models.Store) error {
 		}
 	}
 	return nil
+}
+
+func faceThresholds(cfg Config, high float32) detect.SizeThreshold {
+	return detect.SizeThreshold{High: high, Mid: cfg.FaceMidThreshold, Low: cfg.FaceSmallThreshold, MidWidth: cfg.FaceMidWidth, SmallWidth: cfg.FaceSmallWidth}
 }
 
 // Close frees the detectors.
@@ -259,12 +286,18 @@ func (e *Engine) platesInVehicles(img gocv.Mat, t *Timings) ([]detect.Detection,
 func (e *Engine) Boxes(dets []detect.Detection, bounds image.Rectangle) []image.Rectangle {
 	out := make([]image.Rectangle, 0, len(dets))
 	for _, d := range dets {
-		pad, padY := e.cfg.FacePad, e.cfg.FacePadY
+		b := d.Box
+		var left, top, bottom float64
 		if d.Class == detect.Plate {
-			// Plates: more room sideways for a first or last character.
-			pad, padY = e.cfg.PlatePad*2, e.cfg.PlatePad
+			// Plates: the whole plate (state name, slogan) around the
+			// characters, and room sideways for a first or last character.
+			left, top, bottom = e.cfg.PlatePad*2, e.cfg.PlatePad, e.cfg.PlatePad
+		} else {
+			left, top, bottom = e.cfg.FacePad, e.cfg.FacePadTop, e.cfg.FacePadBottom
 		}
-		out = append(out, detect.Pad(d.Box, pad, padY, bounds))
+		dx := int(math.Ceil(float64(b.Dx()) * left))
+		out = append(out, image.Rect(b.Min.X-dx, b.Min.Y-int(math.Ceil(float64(b.Dy())*top)),
+			b.Max.X+dx, b.Max.Y+int(math.Ceil(float64(b.Dy())*bottom))).Intersect(bounds))
 	}
 	return out
 }

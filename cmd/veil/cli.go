@@ -63,7 +63,9 @@ func engineFlags(fs *flag.FlagSet) func() (pipeline.Config, string, error) {
 	faces := fs.Bool("faces", def.Faces, "redact faces")
 	plates := fs.Bool("plates", def.Plates, "redact number plates")
 	style := fs.String("style", def.Style.String(), "how regions are destroyed: pixelate, blur or fill")
-	faceThr := fs.Float64("face-threshold", float64(def.FaceThreshold), "face score threshold (lower finds more)")
+	faceThr := fs.Float64("face-threshold", float64(def.FaceThreshold), "face score threshold for large boxes (lower finds more)")
+	faceSmallThr := fs.Float64("face-small-threshold", float64(def.FaceSmallThreshold), "score threshold for face boxes narrower than -face-small-width")
+	faceSmallW := fs.Int("face-small-width", def.FaceSmallWidth, "face boxes narrower than this (px) use -face-small-threshold (0: off)")
 	plateThr := fs.Float64("plate-threshold", float64(def.PlateThreshold), "plate (text) score threshold (lower finds more)")
 	facePasses := fs.String("face-passes", pipeline.FormatPasses(def.FacePasses), "face detection passes: zoom[:maxtiles],... (0 = whole frame)")
 	platePasses := fs.String("plate-passes", pipeline.FormatPasses(def.PlatePasses), "plate detection passes: zoom[:maxtiles],...")
@@ -73,7 +75,10 @@ func engineFlags(fs *flag.FlagSet) func() (pipeline.Config, string, error) {
 	plateVehicles := fs.Bool("plate-vehicles", def.PlateVehicles, "also search for plates inside each vehicle found (distant plates)")
 	plateVehicleZoom := fs.Float64("plate-vehicle-zoom", def.PlateVehicleZoom, "most a vehicle is magnified for the plate search")
 	facePad := fs.Float64("face-pad", def.FacePad, "grow face boxes by this share of their size on each side")
-	facePadY := fs.Float64("face-pad-y", def.FacePadY, "grow face boxes by this share of their height up and down")
+	facePadTop := fs.Float64("face-pad-top", def.FacePadTop, "grow face boxes up by this share of their height")
+	facePadBottom := fs.Float64("face-pad-bottom", def.FacePadBottom, "grow face boxes down by this share of their height")
+	faceMidThr := fs.Float64("face-mid-threshold", float64(def.FaceMidThreshold), "score threshold for face boxes narrower than -face-mid-width")
+	faceMidW := fs.Int("face-mid-width", def.FaceMidWidth, "face boxes narrower than this (px) use -face-mid-threshold (0: off)")
 	platePad := fs.Float64("plate-pad", def.PlatePad, "grow plate boxes by this share of their height up and down, and twice this share of their width sideways")
 	modelsDir := fs.String("models", "", "models directory (default $VEIL_MODELS or ./models)")
 	return func() (pipeline.Config, string, error) {
@@ -84,7 +89,9 @@ func engineFlags(fs *flag.FlagSet) func() (pipeline.Config, string, error) {
 			return c, "", err
 		}
 		c.FaceThreshold, c.PlateThreshold = float32(*faceThr), float32(*plateThr)
-		c.FacePad, c.FacePadY, c.PlatePad = *facePad, *facePadY, *platePad
+		c.FaceSmallThreshold, c.FaceSmallWidth = float32(*faceSmallThr), *faceSmallW
+		c.FacePad, c.FacePadTop, c.FacePadBottom, c.PlatePad = *facePad, *facePadTop, *facePadBottom, *platePad
+		c.FaceMidThreshold, c.FaceMidWidth = float32(*faceMidThr), *faceMidW
 		c.UltraFace, c.UltraThreshold = *ultra, float32(*ultraThr)
 		c.PlateVehicles, c.PlateVehicleZoom = *plateVehicles, *plateVehicleZoom
 		if c.UltraPasses, err = pipeline.ParsePasses(*ultraPasses); err != nil {
