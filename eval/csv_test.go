@@ -124,3 +124,29 @@ func TestDiffRules(t *testing.T) {
 		t.Errorf("Outside = %d/%d, want 0/400", n, tot)
 	}
 }
+
+// TestFlatPixelsCountAsDestroyed: pixelation leaves a pixel that equals its
+// cell's mean unchanged; it still counts as destroyed, because the cell is
+// flat where the input had detail. A flat input left flat does not count.
+func TestFlatPixelsCountAsDestroyed(t *testing.T) {
+	w, h := 8, 8
+	in := make([]byte, w*h*3)
+	for i := range in {
+		in[i] = byte(i * 7 % 251)
+	}
+	out := append([]byte(nil), in...)
+	// Flatten the whole image to the value of pixel (0,0): (0,0) itself is
+	// unchanged, every other pixel changed.
+	for i := 0; i < w*h; i++ {
+		copy(out[i*3:i*3+3], in[0:3])
+	}
+	d := NewDiff(in, out, w, h)
+	if d.Cover(image.Rect(0, 0, 1, 1)) != 1 {
+		t.Error("an unchanged pixel inside a flattened cell must count as destroyed")
+	}
+	flatIn := make([]byte, w*h*3)
+	d = NewDiff(flatIn, flatIn, w, h)
+	if d.Cover(image.Rect(0, 0, w, h)) != 0 {
+		t.Error("a flat input left flat must not count as destroyed")
+	}
+}

@@ -3,7 +3,10 @@ package eval
 import "image"
 
 // Rules for "destroyed", judged from pixels: a pixel is destroyed when any
-// channel differs from the input by more than PixelDelta.
+// channel differs from the input by more than PixelDelta, or when the output
+// is flat around it (equal to its right, lower and lower-right neighbours)
+// where the input was not: pixelation leaves a pixel that happens to equal
+// its cell's mean unchanged, but what that pixel told is gone.
 const (
 	PixelDelta = 2
 	// FaceCover is the share of a face box's pixels that must be destroyed.
@@ -43,7 +46,27 @@ func NewDiff(in, out []byte, w, h int) Diff {
 		d.out[i] = int16(out[j]) + int16(out[j+1]) + int16(out[j+2])
 		d.mask[i] = absDiff(in[j], out[j]) > PixelDelta || absDiff(in[j+1], out[j+1]) > PixelDelta || absDiff(in[j+2], out[j+2]) > PixelDelta
 	}
+	for y := 0; y+1 < h; y++ {
+		for x := 0; x+1 < w; x++ {
+			i := y*w + x
+			if !d.mask[i] && flat(out, w, x, y) && !flat(in, w, x, y) {
+				d.mask[i] = true
+			}
+		}
+	}
 	return d
+}
+
+// flat reports whether pixel (x,y) of a packed BGR image equals its right,
+// lower and lower-right neighbours in every channel.
+func flat(b []byte, w, x, y int) bool {
+	i := (y*w + x) * 3
+	for _, j := range [3]int{i + 3, i + w*3, i + w*3 + 3} {
+		if b[i] != b[j] || b[i+1] != b[j+1] || b[i+2] != b[j+2] {
+			return false
+		}
+	}
+	return true
 }
 
 func absDiff(a, b byte) byte {

@@ -60,6 +60,9 @@ type Config struct {
 	PlateVehicles    bool    `json:"plate_vehicles"`
 	PlateVehicleZoom float64 `json:"plate_vehicle_zoom"`
 	MaxVehicles      int     `json:"max_vehicles"` // largest vehicles searched per frame
+	// VehiclePasses: Yolo-Fastest's input is 320x320, so a distant car needs
+	// a native-resolution (zoom 1) tiled pass to be seen at all.
+	VehiclePasses []detect.Pass `json:"vehicle_passes"`
 
 	Style redact.Style `json:"style"`
 }
@@ -87,6 +90,7 @@ func DefaultConfig() Config {
 		PlateVehicles:      true,
 		PlateVehicleZoom:   4,
 		MaxVehicles:        6,
+		VehiclePasses:      []detect.Pass{{Zoom: 0}, {Zoom: 1, MaxTiles: 15}},
 		Style:              redact.Pixelate,
 	}
 }
@@ -115,7 +119,7 @@ func (c Config) Validate() error {
 	case c.PlatePad < 0 || c.PlatePad > 2:
 		return fmt.Errorf("config: plate padding %v must be in [0,2]", c.PlatePad)
 	}
-	for _, p := range append(append([]detect.Pass{}, c.FacePasses...), c.PlatePasses...) {
+	for _, p := range slices.Concat(c.FacePasses, c.UltraPasses, c.PlatePasses, c.VehiclePasses) {
 		if p.Zoom < 0 || p.Zoom > 8 || p.MaxTiles < 0 || p.MaxTiles > 256 {
 			return fmt.Errorf("config: pass %+v: zoom must be in [0,8] and max tiles in [0,256]", p)
 		}
@@ -189,7 +193,7 @@ func (e *Engine) load(cfg Config, store *models.Store) error {
 		}
 		e.plates = d
 		if cfg.PlateVehicles {
-			y, err := detect.NewYolo(detect.YoloConfig{Cfg: paths[models.YoloCfg], Weights: paths[models.YoloWeights], Input: image.Pt(320, 320), Threshold: 0.25})
+			y, err := detect.NewYolo(detect.YoloConfig{Cfg: paths[models.YoloCfg], Weights: paths[models.YoloWeights], Input: image.Pt(320, 320), Threshold: 0.25, Passes: cfg.VehiclePasses})
 			if err != nil {
 				return err
 			}

@@ -74,6 +74,7 @@ func engineFlags(fs *flag.FlagSet) func() (pipeline.Config, string, error) {
 	ultraPasses := fs.String("ultraface-passes", pipeline.FormatPasses(def.UltraPasses), "UltraFace passes")
 	plateVehicles := fs.Bool("plate-vehicles", def.PlateVehicles, "also search for plates inside each vehicle found (distant plates)")
 	plateVehicleZoom := fs.Float64("plate-vehicle-zoom", def.PlateVehicleZoom, "most a vehicle is magnified for the plate search")
+	vehiclePasses := fs.String("vehicle-passes", pipeline.FormatPasses(def.VehiclePasses), "vehicle detection passes (Yolo-Fastest 320x320) for the plate search")
 	facePad := fs.Float64("face-pad", def.FacePad, "grow face boxes by this share of their size on each side")
 	facePadTop := fs.Float64("face-pad-top", def.FacePadTop, "grow face boxes up by this share of their height")
 	facePadBottom := fs.Float64("face-pad-bottom", def.FacePadBottom, "grow face boxes down by this share of their height")
@@ -94,6 +95,9 @@ func engineFlags(fs *flag.FlagSet) func() (pipeline.Config, string, error) {
 		c.FaceMidThreshold, c.FaceMidWidth = float32(*faceMidThr), *faceMidW
 		c.UltraFace, c.UltraThreshold = *ultra, float32(*ultraThr)
 		c.PlateVehicles, c.PlateVehicleZoom = *plateVehicles, *plateVehicleZoom
+		if c.VehiclePasses, err = pipeline.ParsePasses(*vehiclePasses); err != nil {
+			return c, "", fmt.Errorf("-vehicle-passes: %w", err)
+		}
 		if c.UltraPasses, err = pipeline.ParsePasses(*ultraPasses); err != nil {
 			return c, "", fmt.Errorf("-ultraface-passes: %w", err)
 		}
