@@ -21,6 +21,7 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer, log *
 	cfgFn := engineFlags(fs)
 	jsonOut := fs.String("json", "", "also write the reports as JSON to this file (- for stdout)")
 	debugDir := fs.String("debug-dir", "", "write each redacted image here with the annotated boxes drawn (green redacted, red missed)")
+	every := fs.Int("every", 1, "evaluate every Nth image only (a quick sample)")
 	misses := fs.Bool("misses", false, "list the annotated boxes left readable")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: veil eval [flags] GT.csv...\n\nRuns the redaction over annotated sets (file,x,y,w,h[,label|text,region]) and\nreports recall per face width or plate region, judged from the output pixels.")
@@ -52,7 +53,7 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer, log *
 	code := exitOK
 	var reports []*eval.Report
 	for _, gt := range fs.Args() {
-		rep, err := eval.Run(ctx, gt, eval.Options{DebugDir: *debugDir}, fn)
+		rep, err := eval.Run(ctx, gt, eval.Options{DebugDir: *debugDir, Every: *every}, fn)
 		if err != nil {
 			fmt.Fprintln(stderr, "veil eval:", err)
 			code = exitFail
