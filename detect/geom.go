@@ -82,6 +82,30 @@ func MergeContained(dets []Detection, contain float64) []Detection {
 	return dets
 }
 
+// DropContained removes every box that lies almost wholly (> contain of its
+// area) inside a larger box of the same class. Unlike MergeContained it never
+// grows a box: the larger box already covers what the smaller one found.
+func DropContained(dets []Detection, contain float64) []Detection {
+	out := dets[:0:0]
+	for i, d := range dets {
+		inside := false
+		for j, o := range dets {
+			if i == j || o.Class != d.Class || area(o.Box) < area(d.Box) || (area(o.Box) == area(d.Box) && j > i) {
+				continue
+			}
+			in := d.Box.Intersect(o.Box)
+			if !in.Empty() && area(in) > contain*area(d.Box) {
+				inside = true
+				break
+			}
+		}
+		if !inside {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
 // MergeTextLines joins boxes of one class that sit on the same line with a gap
 // of at most gapFrac times their height, so nothing between two text boxes of a
 // plate (a space, a hyphen, a narrow character) survives redaction.

@@ -177,3 +177,14 @@ func TestSizeThreshold(t *testing.T) {
 		t.Error("min threshold wrong")
 	}
 }
+
+func TestDropContained(t *testing.T) {
+	big := Detection{Box: image.Rect(0, 0, 100, 100), Class: Face, Score: 0.5}
+	inside := Detection{Box: image.Rect(20, 20, 40, 40), Class: Face, Score: 0.9}
+	apart := Detection{Box: image.Rect(90, 90, 130, 130), Class: Face, Score: 0.9} // 6 % inside
+	plate := Detection{Box: image.Rect(20, 20, 40, 40), Class: Plate, Score: 0.9}
+	got := DropContained([]Detection{inside, big, apart, plate, big}, 0.9)
+	if len(got) != 3 || got[0].Box != big.Box || got[1].Box != apart.Box || got[2].Class != Plate {
+		t.Fatalf("got %+v, want the big face (once), the face apart and the plate", got)
+	}
+}

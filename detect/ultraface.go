@@ -58,7 +58,7 @@ func (u *UltraFace) Detect(img gocv.Mat) ([]Detection, error) {
 	if err != nil {
 		return nil, err
 	}
-	return MergeContained(u.threshold.Keep(d), 0.7), nil
+	return DropContained(u.threshold.Keep(d), 0.9), nil
 }
 
 func (u *UltraFace) inputSize() image.Point { return u.in }
@@ -120,7 +120,7 @@ func (u Union) Detect(img gocv.Mat) ([]Detection, error) {
 		}
 		out = append(out, got...)
 	}
-	return MergeContained(out, 0.7), nil
+	return DropContained(out, 0.9), nil
 }
 
 // Close closes every member.

@@ -88,7 +88,7 @@ func (y *YuNet) DetectIn(img gocv.Mat, roi image.Rectangle) ([]Detection, error)
 	if err != nil {
 		return nil, err
 	}
-	return MergeContained(y.threshold.Keep(d), 0.7), nil
+	return DropContained(y.threshold.Keep(d), 0.9), nil
 }
 
 func (y *YuNet) inputSize() image.Point { return y.in }
