@@ -98,20 +98,9 @@ func TestRedactVideoKeepsFormat(t *testing.T) {
 	if st.Frames != 40 {
 		t.Errorf("redacted %d frames, want 40", st.Frames)
 	}
-	v, err := pipeline.OpenVideo(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer v.Close()
-	info := v.Info()
+	n, info := countFramesOf(t, out)
 	if info.Width != 768 || info.Height != 576 || info.FPS < 9.9 || info.FPS > 10.1 {
 		t.Errorf("output %dx%d at %v fps, want 768x576 at 10", info.Width, info.Height, info.FPS)
-	}
-	n := 0
-	m := gocv.NewMat()
-	defer m.Close()
-	for v.Read(&m) == nil {
-		n++
 	}
 	if n != 40 {
 		t.Errorf("output has %d frames, want 40", n)
@@ -319,4 +308,51 @@ func TestConfigValidateNamesField(t *testing.T) {
 	if err := c.Validate(); err == nil {
 		t.Error("Validate with nothing to redact: want an error")
 	}
+}
+
+// TestAudioIsKept: a clip with a sound track comes out with the same frames
+// and a sound track (remuxed with ffmpeg).
+func TestAudioIsKept(t *testing.T) {
+	if _, err := exec.LookPath("ffmpeg"); err != nil {
+		t.Fatal("ffmpeg is installed by hack/install-deps.sh; it is missing")
+	}
+	dir := t.TempDir()
+	in := filepath.Join(dir, "talk.mp4")
+	cmd := exec.Command("ffmpeg", "-loglevel", "error", "-nostdin", "-i", testenv.Data(t, "video/vtest.avi"),
+		"-f", "lavfi", "-i", "sine=frequency=440:duration=3", "-frames:v", "30", "-c:v", "mpeg4", "-c:a", "aac", "-shortest", in)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("ffmpeg: %v: %s", err, b)
+	}
+	out := filepath.Join(dir, "out.mp4")
+	st, err := pipeline.RedactVideoFile(context.Background(), newEngine(t, fastConfig()), in, out, pipeline.VideoOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !st.AudioKept || st.Frames != 30 {
+		t.Errorf("audio kept %v, %d frames; want true, 30", st.AudioKept, st.Frames)
+	}
+	probe, _ := exec.Command("ffmpeg", "-hide_banner", "-nostdin", "-i", out).CombinedOutput()
+	if !strings.Contains(string(probe), "Audio:") {
+		t.Errorf("output has no audio stream:\n%s", probe)
+	}
+	n, _ := countFramesOf(t, out)
+	if n != 30 {
+		t.Errorf("output has %d frames, want 30", n)
+	}
+}
+
+func countFramesOf(t *testing.T, path string) (int, pipeline.VideoInfo) {
+	t.Helper()
+	v, err := pipeline.OpenVideo(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	m := gocv.NewMat()
+	defer m.Close()
+	n := 0
+	for v.Read(&m) == nil {
+		n++
+	}
+	return n, v.Info()
 }
