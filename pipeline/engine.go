@@ -80,7 +80,7 @@ func DefaultConfig() Config {
 		FacePasses:         []detect.Pass{{Zoom: 0}, {Zoom: 2, MaxTiles: 12}},
 		FacePad:            0,
 		FacePadTop:         0,
-		FacePadBottom:      0.15,
+		FacePadBottom:      0.16,
 		UltraFace:          true,
 		UltraThreshold:     0.9,
 		UltraPasses:        []detect.Pass{{Zoom: 0}, {Zoom: 2, MaxTiles: 12}},
