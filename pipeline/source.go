@@ -191,3 +191,26 @@ func (v *VideoFile) Read(dst *gocv.Mat) error {
 
 // Close releases the capture.
 func (v *VideoFile) Close() error { return v.cap.Close() }
+
+// CountFrames decodes a whole video and returns how many frames it holds and
+// what its container declares (a check that output matches input).
+func CountFrames(path string) (int, VideoInfo, error) {
+	v, err := OpenVideo(path)
+	if err != nil {
+		return 0, VideoInfo{}, err
+	}
+	defer v.Close()
+	m := gocv.NewMat()
+	defer m.Close()
+	n := 0
+	for {
+		err := v.Read(&m)
+		if errors.Is(err, io.EOF) {
+			return n, v.Info(), nil
+		}
+		if err != nil {
+			return n, v.Info(), err
+		}
+		n++
+	}
+}

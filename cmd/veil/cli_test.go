@@ -12,8 +12,6 @@ import (
 	"strings"
 	"testing"
 
-	"gocv.io/x/gocv"
-
 	"github.com/veil-gateway/veil/internal/testenv"
 	"github.com/veil-gateway/veil/pipeline"
 )
@@ -30,18 +28,11 @@ func veil(t *testing.T, args ...string) (int, string, string) {
 
 func countFrames(t *testing.T, path string) (int, pipeline.VideoInfo) {
 	t.Helper()
-	v, err := pipeline.OpenVideo(path)
+	n, info, err := pipeline.CountFrames(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer v.Close()
-	m := gocv.NewMat()
-	defer m.Close()
-	n := 0
-	for v.Read(&m) == nil {
-		n++
-	}
-	return n, v.Info()
+	return n, info
 }
 
 // TestRedactVtestEndToEnd runs the CLI on the whole pedestrian clip.
