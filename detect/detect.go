@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"image"
 	"os"
+
+	"gocv.io/x/gocv"
 )
 
 // Class is what a detection is.
@@ -72,4 +74,26 @@ func checkModelFile(path string) error {
 		return fmt.Errorf("model %s: %w", path, err)
 	}
 	return f.Close()
+}
+
+// loadONNX checks path, then loads it with OpenCV (which aborts the process
+// on a file it cannot read, so the check comes first).
+func loadONNX(kind, path string) (gocv.Net, error) {
+	if err := checkModelFile(path); err != nil {
+		return gocv.Net{}, err
+	}
+	net := gocv.ReadNetFromONNX(path)
+	if net.Empty() {
+		net.Close()
+		return gocv.Net{}, fmt.Errorf("%s: OpenCV could not load %s", kind, path)
+	}
+	return net, nil
+}
+
+// orWholeFrame is the pass list used when none is configured.
+func orWholeFrame(p []Pass) []Pass {
+	if len(p) == 0 {
+		return []Pass{{}}
+	}
+	return p
 }

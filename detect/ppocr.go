@@ -12,7 +12,6 @@ import (
 // text. It finds all text, so it also redacts signs: acceptable, since a missed
 // plate is a breach and a blurred sign is not.
 type PPOCR struct {
-	net       gocv.Net
 	in        image.Point
 	threshold float32 // probability map binarisation
 	boxThresh float32 // mean probability a component needs to count
@@ -36,25 +35,18 @@ func NewPPOCR(c PPOCRConfig) (*PPOCR, error) {
 	if c.Input.X%32 != 0 || c.Input.Y%32 != 0 || c.Input.X <= 0 || c.Input.Y <= 0 {
 		return nil, fmt.Errorf("ppocr: input %v must be a positive multiple of 32", c.Input)
 	}
-	if err := checkModelFile(c.Model); err != nil {
+	net, err := loadONNX("ppocr", c.Model)
+	if err != nil {
 		return nil, err
 	}
-	net := gocv.ReadNetFromONNX(c.Model)
-	if net.Empty() {
-		return nil, fmt.Errorf("ppocr: OpenCV could not load %s", c.Model)
-	}
-	p := &PPOCR{net: net, in: c.Input, threshold: c.Threshold, boxThresh: c.BoxThresh, minSide: 2}
-	if len(c.Passes) == 0 {
-		c.Passes = []Pass{{}}
-	}
-	p.t = newTiler(p, c.Passes)
+	p := &PPOCR{in: c.Input, threshold: c.Threshold, boxThresh: c.BoxThresh, minSide: 2}
+	p.t = newTiler(p, net, c.Passes)
 	return p, nil
 }
 
 // Close frees the network.
 func (p *PPOCR) Close() error {
-	p.t.close()
-	return p.net.Close()
+	return p.t.close()
 }
 
 // Detect returns text boxes in img, merged along lines and unclipped.
@@ -89,8 +81,8 @@ func (p *PPOCR) infer(in gocv.Mat) ([]Detection, error) {
 	blob := gocv.BlobFromImage(in, 1.0/(255*0.226), p.in,
 		gocv.NewScalar(0.485*255, 0.456*255, 0.406*255, 0), true, false)
 	defer blob.Close()
-	p.net.SetInput(blob, "")
-	out := p.net.Forward("")
+	p.t.dnn.SetInput(blob, "")
+	out := p.t.dnn.Forward("")
 	defer out.Close()
 	prob, err := floatData(out, p.in.X*p.in.Y)
 	if err != nil {

@@ -91,18 +91,20 @@ type fixedNet interface {
 // tiler runs a fixedNet over the passes' tiles and maps boxes back.
 type tiler struct {
 	net    fixedNet
+	dnn    gocv.Net // the OpenCV network behind net; closed with the tiler
 	passes []Pass
 	scaled gocv.Mat
 	padded gocv.Mat
 }
 
-func newTiler(n fixedNet, passes []Pass) *tiler {
-	return &tiler{net: n, passes: passes, scaled: gocv.NewMat(), padded: gocv.NewMat()}
+func newTiler(n fixedNet, dnn gocv.Net, passes []Pass) *tiler {
+	return &tiler{net: n, dnn: dnn, passes: orWholeFrame(passes), scaled: gocv.NewMat(), padded: gocv.NewMat()}
 }
 
-func (t *tiler) close() {
+func (t *tiler) close() error {
 	t.scaled.Close()
 	t.padded.Close()
+	return t.dnn.Close()
 }
 
 // ErrBadFrame is returned for a frame a detector cannot look at (empty, not

@@ -12,7 +12,6 @@ import (
 // are already decoded: scores [1,N,2] and normalised corner boxes [1,N,4]. It
 // complements YuNet on masked and turned faces.
 type UltraFace struct {
-	net       gocv.Net
 	in        image.Point
 	threshold SizeThreshold
 	t         *tiler
@@ -31,25 +30,18 @@ func NewUltraFace(c UltraFaceConfig) (*UltraFace, error) {
 	if c.Input.X <= 0 || c.Input.Y <= 0 {
 		return nil, fmt.Errorf("ultraface: bad input size %v", c.Input)
 	}
-	if err := checkModelFile(c.Model); err != nil {
+	net, err := loadONNX("ultraface", c.Model)
+	if err != nil {
 		return nil, err
 	}
-	net := gocv.ReadNetFromONNX(c.Model)
-	if net.Empty() {
-		return nil, fmt.Errorf("ultraface: OpenCV could not load %s", c.Model)
-	}
-	u := &UltraFace{net: net, in: c.Input, threshold: c.Threshold}
-	if len(c.Passes) == 0 {
-		c.Passes = []Pass{{}}
-	}
-	u.t = newTiler(u, c.Passes)
+	u := &UltraFace{in: c.Input, threshold: c.Threshold}
+	u.t = newTiler(u, net, c.Passes)
 	return u, nil
 }
 
 // Close frees the network.
 func (u *UltraFace) Close() error {
-	u.t.close()
-	return u.net.Close()
+	return u.t.close()
 }
 
 // Detect returns the faces in img.
@@ -66,8 +58,8 @@ func (u *UltraFace) inputSize() image.Point { return u.in }
 func (u *UltraFace) infer(in gocv.Mat) ([]Detection, error) {
 	blob := gocv.BlobFromImage(in, 1.0/128, u.in, gocv.NewScalar(127, 127, 127, 0), true, false)
 	defer blob.Close()
-	u.net.SetInput(blob, "")
-	outs := u.net.ForwardLayers([]string{"scores", "boxes"})
+	u.t.dnn.SetInput(blob, "")
+	outs := u.t.dnn.ForwardLayers([]string{"scores", "boxes"})
 	defer func() {
 		for i := range outs {
 			outs[i].Close()

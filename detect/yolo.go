@@ -11,7 +11,6 @@ import (
 // Yolo is Yolo-Fastest 1.1 (COCO, Darknet) used for people and vehicles:
 // counting, and finding plates inside vehicles.
 type Yolo struct {
-	net       gocv.Net
 	in        image.Point
 	threshold float32
 	outNames  []string
@@ -54,18 +53,14 @@ func NewYolo(c YoloConfig) (*Yolo, error) {
 		net.Close()
 		return nil, fmt.Errorf("yolo: %s has no output layers", c.Cfg)
 	}
-	y := &Yolo{net: net, in: c.Input, threshold: c.Threshold, outNames: outs}
-	if len(c.Passes) == 0 {
-		c.Passes = []Pass{{}}
-	}
-	y.t = newTiler(y, c.Passes)
+	y := &Yolo{in: c.Input, threshold: c.Threshold, outNames: outs}
+	y.t = newTiler(y, net, c.Passes)
 	return y, nil
 }
 
 // Close frees the network.
 func (y *Yolo) Close() error {
-	y.t.close()
-	return y.net.Close()
+	return y.t.close()
 }
 
 // Detect returns people and vehicles in img.
@@ -82,8 +77,8 @@ func (y *Yolo) inputSize() image.Point { return y.in }
 func (y *Yolo) infer(in gocv.Mat) ([]Detection, error) {
 	blob := gocv.BlobFromImage(in, 1.0/255, y.in, gocv.NewScalar(0, 0, 0, 0), true, false)
 	defer blob.Close()
-	y.net.SetInput(blob, "")
-	outs := y.net.ForwardLayers(y.outNames)
+	y.t.dnn.SetInput(blob, "")
+	outs := y.t.dnn.ForwardLayers(y.outNames)
 	defer func() {
 		for i := range outs {
 			outs[i].Close()

@@ -11,7 +11,6 @@ import (
 // YuNet is the YuNet 2021 face detector (libfacedetection.train, MIT), a
 // fixed-input ONNX file decoded in Go as cv::FaceDetectorYN does in OpenCV 4.6.
 type YuNet struct {
-	net       gocv.Net
 	in        image.Point
 	priors    []prior
 	threshold SizeThreshold
@@ -33,18 +32,12 @@ func NewYuNet(c YuNetConfig) (*YuNet, error) {
 	if c.Input.X%32 != 0 || c.Input.Y%16 != 0 || c.Input.X <= 0 || c.Input.Y <= 0 {
 		return nil, fmt.Errorf("yunet: input %v must be a multiple of 32x16", c.Input)
 	}
-	if err := checkModelFile(c.Model); err != nil {
+	net, err := loadONNX("yunet", c.Model)
+	if err != nil {
 		return nil, err
 	}
-	net := gocv.ReadNetFromONNX(c.Model)
-	if net.Empty() {
-		return nil, fmt.Errorf("yunet: OpenCV could not load %s", c.Model)
-	}
-	y := &YuNet{net: net, in: c.Input, threshold: c.Threshold, priors: yunetPriors(c.Input.X, c.Input.Y)}
-	if len(c.Passes) == 0 {
-		c.Passes = []Pass{{}}
-	}
-	y.t = newTiler(y, c.Passes)
+	y := &YuNet{in: c.Input, threshold: c.Threshold, priors: yunetPriors(c.Input.X, c.Input.Y)}
+	y.t = newTiler(y, net, c.Passes)
 	return y, nil
 }
 
@@ -73,8 +66,7 @@ func yunetPriors(w, h int) []prior {
 
 // Close frees the network.
 func (y *YuNet) Close() error {
-	y.t.close()
-	return y.net.Close()
+	return y.t.close()
 }
 
 // Detect returns the faces in img (BGR), after merging overlapping boxes.
@@ -96,8 +88,8 @@ func (y *YuNet) inputSize() image.Point { return y.in }
 func (y *YuNet) infer(in gocv.Mat) ([]Detection, error) {
 	blob := gocv.BlobFromImage(in, 1.0, y.in, gocv.NewScalar(0, 0, 0, 0), false, false)
 	defer blob.Close()
-	y.net.SetInput(blob, "")
-	outs := y.net.ForwardLayers([]string{"loc", "conf", "iou"})
+	y.t.dnn.SetInput(blob, "")
+	outs := y.t.dnn.ForwardLayers([]string{"loc", "conf", "iou"})
 	defer func() {
 		for i := range outs {
 			outs[i].Close()
