@@ -19,6 +19,13 @@ func TestNoMatLeaks(t *testing.T) {
 	cfg := pipeline.DefaultConfig() // all detectors, all passes
 	eng := newEngine(t, cfg)
 	in := shortClip(t, 8)
+	// The profile must be live, or this test could not fail.
+	probe := gocv.NewMat()
+	live := gocv.MatProfile.Count()
+	probe.Close()
+	if gocv.MatProfile.Count() != live-1 {
+		t.Fatal("gocv.MatProfile is not counting: run with -tags matprofile")
+	}
 	before := gocv.MatProfile.Count()
 	dir := t.TempDir()
 	if _, err := pipeline.RedactVideoFile(context.Background(), eng, in, filepath.Join(dir, "v.mp4"), pipeline.VideoOptions{HoldFrames: 3}); err != nil {
