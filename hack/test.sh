@@ -20,7 +20,7 @@ echo "== Mat leak check (-tags matprofile)"
 go test -count=1 -tags matprofile -run 'TestNoMatLeaks' ./pipeline
 
 echo "== benchmarks (short)"
-go test -run '^$' -bench . -benchtime 20x -benchmem ./redact ./track ./detect ./transport/vp8
+go test -run '^$' -bench . -benchtime 20x -benchmem ./redact ./track ./detect ./transport/vp8 ./pipeline
 
 echo "== fuzzing (short)"
 go test -run '^$' -fuzz '^FuzzParseCSV$' -fuzztime 10s ./eval

@@ -1,0 +1,66 @@
+package pipeline
+
+import (
+	"fmt"
+	"time"
+
+	"gocv.io/x/gocv"
+
+	"github.com/veil-gateway/veil/redact"
+	"github.com/veil-gateway/veil/transport/vp8"
+)
+
+// Sample is one encoded frame: Go-owned bytes, the only form in which video
+// leaves the pipeline for the network.
+type Sample struct {
+	Data     []byte
+	Key      bool
+	Duration time.Duration
+}
+
+// VP8Sink encodes redacted frames to VP8. It accepts only redact.Frame, so
+// an encoder never sees raw pixels. Not safe for concurrent use.
+type VP8Sink struct {
+	enc      *vp8.Encoder
+	w, h     int
+	yuv      gocv.Mat
+	frameDur time.Duration
+	forceKey bool
+}
+
+// NewVP8Sink opens an encoder for w x h frames (even sizes) at fps.
+func NewVP8Sink(w, h, fps, kbps, threads int) (*VP8Sink, error) {
+	enc, err := vp8.NewEncoder(vp8.Config{Width: w, Height: h, FPS: fps, KbitRate: kbps, Threads: threads, Speed: 10, KeyframeMax: fps * 4})
+	if err != nil {
+		return nil, err
+	}
+	return &VP8Sink{enc: enc, w: w, h: h, yuv: gocv.NewMat(), frameDur: time.Second / time.Duration(fps)}, nil
+}
+
+// RequestKeyframe makes the next frame a keyframe (a viewer joined, a PLI).
+func (s *VP8Sink) RequestKeyframe() { s.forceKey = true }
+
+// Encode converts f to I420 and encodes it. The sample's Data is a copy.
+func (s *VP8Sink) Encode(f *redact.Frame) (Sample, error) {
+	m := f.Mat()
+	if m.Empty() || m.Cols() != s.w || m.Rows() != s.h || m.Type() != gocv.MatTypeCV8UC3 {
+		return Sample{}, fmt.Errorf("vp8 sink: frame is %dx%d type %v, want %dx%d BGR", m.Cols(), m.Rows(), m.Type(), s.w, s.h)
+	}
+	gocv.CvtColor(m, &s.yuv, gocv.ColorBGRToYUVI420)
+	i420, err := s.yuv.DataPtrUint8() // a view of the Mat, no copy
+	if err != nil {
+		return Sample{}, fmt.Errorf("vp8 sink: %w", err)
+	}
+	data, key, err := s.enc.Encode(i420, s.forceKey)
+	if err != nil {
+		return Sample{}, err
+	}
+	s.forceKey = false
+	return Sample{Data: append([]byte(nil), data...), Key: key, Duration: s.frameDur}, nil
+}
+
+// Close frees the encoder.
+func (s *VP8Sink) Close() error {
+	s.yuv.Close()
+	return s.enc.Close()
+}
