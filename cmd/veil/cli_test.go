@@ -161,3 +161,20 @@ func FuzzInterleave(f *testing.F) {
 		_, _ = out, ow
 	})
 }
+
+func TestProgressQuietInAPipe(t *testing.T) {
+	var b bytes.Buffer
+	p := newProgress(&b, "auto", 2)
+	p.file(0, "a.mp4")
+	p.frames(5, 10)
+	p.done()
+	if b.Len() != 0 {
+		t.Errorf("auto progress wrote %q to a non-terminal", b.String())
+	}
+	p = newProgress(&b, "always", 2)
+	p.file(1, "b.mp4")
+	p.frames(10, 10)
+	if !strings.Contains(b.String(), "100%") || !strings.Contains(b.String(), "frame 10/10") {
+		t.Errorf("progress line %q, want 100%% and the frame count", b.String())
+	}
+}

@@ -50,12 +50,18 @@ func (p *progress) draw(done, total int, force bool) {
 	if total > 0 {
 		frac = min(1, float64(done)/float64(total))
 	}
-	n := int(frac * width)
-	fps := 0.0
-	if el := time.Since(p.start).Seconds(); el > 0 {
-		fps = float64(done) / el
+	// The bar is the whole run: finished files plus this one's share.
+	overall := (float64(p.index) + frac) / float64(max(1, p.files))
+	n := int(overall * width)
+	line := fmt.Sprintf("\r[%s%s] %3.0f%% file %d/%d %s", strings.Repeat("=", n), strings.Repeat(" ", width-n), overall*100, p.index+1, p.files, p.name)
+	if total > 0 {
+		fps := 0.0
+		if el := time.Since(p.start).Seconds(); el > 0 {
+			fps = float64(done) / el
+		}
+		line += fmt.Sprintf(" frame %d/%d %.1f fps", done, total, fps)
 	}
-	fmt.Fprintf(p.w, "\r[%s%s] %3.0f%% file %d/%d %s frame %d/%d %.1f fps ", strings.Repeat("=", n), strings.Repeat(" ", width-n), frac*100, p.index+1, p.files, p.name, done, total, fps)
+	fmt.Fprint(p.w, line+"\033[K")
 	p.drawn = true
 }
 
