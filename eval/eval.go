@@ -221,8 +221,8 @@ func ratio(a, b int) float64 {
 	return float64(a) / float64(b)
 }
 
-// Recall returns the recall of the named bucket, or of boxes in buckets
-// satisfying keep when name is "".
+// RecallWhere adds up the redacted and total boxes of the buckets whose
+// names keep accepts.
 func (r *Report) RecallWhere(keep func(name string) bool) (hit, total int) {
 	for _, b := range r.Buckets {
 		if keep(b.Name) {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 
 	"gocv.io/x/gocv"
 
@@ -90,7 +91,7 @@ func writeJSONFile(path string, stdout io.Writer, v any) error {
 // atomicWrite writes through a temporary file in the same directory and
 // renames it into place, so a failure leaves no half-written file.
 func atomicWrite(path string, fill func(io.Writer) error) error {
-	f, err := os.CreateTemp(dirOf(path), ".veil-*.tmp")
+	f, err := os.CreateTemp(filepath.Dir(path), ".veil-*.tmp")
 	if err != nil {
 		return err
 	}

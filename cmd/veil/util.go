@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"io"
-	"path/filepath"
 )
 
 func encodeJSON(w io.Writer, v any) error {
@@ -11,5 +10,3 @@ func encodeJSON(w io.Writer, v any) error {
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
 }
-
-func dirOf(path string) string { return filepath.Dir(path) }
