@@ -44,6 +44,21 @@ type detector interface {
 	Close() error
 }
 
+// detectFile reads an image and runs d on it.
+func detectFile(t testing.TB, d detector, path string) []detect.Detection {
+	t.Helper()
+	img := gocv.IMRead(path, gocv.IMReadColor)
+	if img.Empty() {
+		t.Fatalf("cannot read %s", path)
+	}
+	defer img.Close()
+	dets, err := d.Detect(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dets
+}
+
 func modelPath(t testing.TB, name string) string {
 	t.Helper()
 	p, err := models.Open(testenv.Models(t)).Path(name)
@@ -88,15 +103,7 @@ func TestFaceDetectorsOnDlib(t *testing.T) {
 			defer d.Close()
 			hit, total := 0, 0
 			for file, boxes := range gt {
-				img := gocv.IMRead(filepath.Join(dir, "images", file), gocv.IMReadColor)
-				if img.Empty() {
-					t.Fatalf("cannot read %s", file)
-				}
-				dets, err := d.Detect(img)
-				img.Close()
-				if err != nil {
-					t.Fatal(err)
-				}
+				dets := detectFile(t, d, filepath.Join(dir, "images", file))
 				for _, b := range boxes {
 					total++
 					if found(dets, b) {
@@ -123,22 +130,10 @@ func TestPPOCRFindsPlates(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer d.Close()
-	files := []string{}
-	for f := range gt {
-		files = append(files, f)
-	}
 	// A fixed, spread sample keeps the test quick.
 	hit, total := 0, 0
-	for _, file := range sortedSample(files, 12) {
-		img := gocv.IMRead(filepath.Join(dir, "images", file), gocv.IMReadColor)
-		if img.Empty() {
-			t.Fatalf("cannot read %s", file)
-		}
-		dets, err := d.Detect(img)
-		img.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, file := range sortedSample(keys(gt), 12) {
+		dets := detectFile(t, d, filepath.Join(dir, "images", file))
 		for _, b := range gt[file] {
 			total++
 			for _, dd := range dets {
@@ -221,13 +216,7 @@ func TestYoloFindsPeopleAndVehicles(t *testing.T) {
 	cars := 0
 	sample := sortedSample(keys(gt), 10)
 	for _, file := range sample {
-		img := gocv.IMRead(filepath.Join(dir, "images", file), gocv.IMReadColor)
-		dets, err := y.Detect(img)
-		img.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, d := range dets {
+		for _, d := range detectFile(t, y, filepath.Join(dir, "images", file)) {
 			if d.Class.IsVehicle() && gt[file][0].Overlaps(d.Box) {
 				cars++
 				break
