@@ -7,16 +7,9 @@ import (
 	"gocv.io/x/gocv"
 
 	"github.com/veil-gateway/veil/redact"
+	"github.com/veil-gateway/veil/transport/media"
 	"github.com/veil-gateway/veil/transport/vp8"
 )
-
-// Sample is one encoded frame: Go-owned bytes, the only form in which video
-// leaves the pipeline for the network.
-type Sample struct {
-	Data     []byte
-	Key      bool
-	Duration time.Duration
-}
 
 // VP8Sink encodes redacted frames to VP8. It accepts only redact.Frame, so
 // an encoder never sees raw pixels. Not safe for concurrent use.
@@ -41,22 +34,22 @@ func NewVP8Sink(w, h, fps, kbps, threads int) (*VP8Sink, error) {
 func (s *VP8Sink) RequestKeyframe() { s.forceKey = true }
 
 // Encode converts f to I420 and encodes it. The sample's Data is a copy.
-func (s *VP8Sink) Encode(f *redact.Frame) (Sample, error) {
+func (s *VP8Sink) Encode(f *redact.Frame) (media.Sample, error) {
 	m := f.Mat()
 	if m.Empty() || m.Cols() != s.w || m.Rows() != s.h || m.Type() != gocv.MatTypeCV8UC3 {
-		return Sample{}, fmt.Errorf("vp8 sink: frame is %dx%d type %v, want %dx%d BGR", m.Cols(), m.Rows(), m.Type(), s.w, s.h)
+		return media.Sample{}, fmt.Errorf("vp8 sink: frame is %dx%d type %v, want %dx%d BGR", m.Cols(), m.Rows(), m.Type(), s.w, s.h)
 	}
 	gocv.CvtColor(m, &s.yuv, gocv.ColorBGRToYUVI420)
 	i420, err := s.yuv.DataPtrUint8() // a view of the Mat, no copy
 	if err != nil {
-		return Sample{}, fmt.Errorf("vp8 sink: %w", err)
+		return media.Sample{}, fmt.Errorf("vp8 sink: %w", err)
 	}
 	data, key, err := s.enc.Encode(i420, s.forceKey)
 	if err != nil {
-		return Sample{}, err
+		return media.Sample{}, err
 	}
 	s.forceKey = false
-	return Sample{Data: append([]byte(nil), data...), Key: key, Duration: s.frameDur}, nil
+	return media.Sample{Data: append([]byte(nil), data...), Key: key, Duration: s.frameDur}, nil
 }
 
 // Close frees the encoder.

@@ -190,3 +190,41 @@ func (f *Frame) Close() error { return f.mat.Close() }
 // buffer (its content is redacted, so nothing leaks through reuse). The Frame
 // must not be used afterwards.
 func (f *Frame) Release() gocv.Mat { return f.mat }
+
+// MaskPolygons fills each polygon (privacy zones: windows of homes, a
+// neighbour's garden) with black. Polygons are in pixels and clipped by
+// OpenCV; fewer than three points are skipped. More masking of a redacted
+// frame keeps it redacted.
+func (f *Frame) MaskPolygons(polys [][]image.Point) {
+	if f.mat.Empty() {
+		return
+	}
+	ok := polys[:0:0]
+	for _, p := range polys {
+		if len(p) >= 3 {
+			ok = append(ok, p)
+		}
+	}
+	if len(ok) == 0 {
+		return
+	}
+	pv := gocv.NewPointsVectorFromPoints(ok)
+	defer pv.Close()
+	gocv.FillPoly(&f.mat, pv, color.RGBA{A: 255})
+	f.regions += len(ok)
+}
+
+// ScaleInto resizes the redacted picture into dst (w x h, even sizes) and
+// returns it as a Frame that owns dst. Scaling redacted pixels cannot bring
+// back what was destroyed. f keeps its own Mat.
+func (f *Frame) ScaleInto(dst gocv.Mat, w, h int) (Frame, error) {
+	if f.mat.Empty() || w <= 0 || h <= 0 || w > 16384 || h > 16384 {
+		return Frame{mat: dst}, fmt.Errorf("redact: cannot scale %dx%d to %dx%d", f.mat.Cols(), f.mat.Rows(), w, h)
+	}
+	interp := gocv.InterpolationArea
+	if w > f.mat.Cols() {
+		interp = gocv.InterpolationLinear
+	}
+	gocv.Resize(f.mat, &dst, image.Pt(w, h), 0, 0, interp)
+	return Frame{mat: dst, regions: f.regions, masked: f.masked}, nil
+}

@@ -19,6 +19,7 @@ const usage = `veil: a privacy-by-design camera gateway
 Usage:
   veil redact [flags] IN... -o OUT   redact faces and plates in images, directories and videos
   veil eval [flags] GT.csv...        measure redaction recall on annotated sets
+  veil serve [-config veil.yml]      run the live gateway: cameras in, redacted WebRTC out
   veil version
 
 Run "veil COMMAND -h" for a command's flags.
@@ -43,6 +44,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return cmdRedact(ctx, rest, stdout, stderr, log)
 	case "eval":
 		return cmdEval(ctx, rest, stdout, stderr, log)
+	case "serve":
+		return cmdServe(ctx, rest, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "veil", version)
 		return exitOK

@@ -1,0 +1,226 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/veil-gateway/veil/config"
+	"github.com/veil-gateway/veil/models"
+	"github.com/veil-gateway/veil/pipeline"
+	"github.com/veil-gateway/veil/transport/natsbus"
+	"github.com/veil-gateway/veil/transport/whep"
+	"github.com/veil-gateway/veil/web"
+)
+
+const serveUsage = `usage: veil serve [-config veil.yml]
+
+Runs the live gateway: every camera in the config is captured, redacted and
+encoded; the viewer, GET /api/cameras, /healthz and WHEP (/whep/<camera>)
+are served on http.listen (127.0.0.1:8080); status goes to NATS
+(veil.<camera>.status), an embedded server on 127.0.0.1:4222 unless
+nats.url is set. Without a config file it runs one "demo" camera.
+
+Settings come from defaults, then the file, then VEIL_* environment
+variables (VEIL_HTTP_LISTEN, VEIL_NATS_URL, VEIL_NATS_LISTEN,
+VEIL_NATS_DISABLED, VEIL_MODELS, VEIL_LOG_LEVEL, VEIL_CAMERA_SOURCE,
+VEIL_CAMERAS_<NAME>_SOURCE). See veil.example.yml.
+`
+
+func cmdServe(ctx context.Context, args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, serveUsage); fs.PrintDefaults() }
+	path := fs.String("config", "", "config file (default: ./veil.yml when it exists)")
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "veil serve: unexpected argument %q\n", fs.Arg(0))
+		return exitUsage
+	}
+	if *path == "" {
+		if _, err := os.Stat("veil.yml"); err == nil {
+			*path = "veil.yml"
+		}
+	}
+	cfg, err := config.Load(*path, os.Environ())
+	if err != nil {
+		fmt.Fprintf(stderr, "veil serve: %v\n", err)
+		return exitUsage
+	}
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel))
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	g, err := newGateway(cfg, log)
+	if err != nil {
+		log.Error("cannot start", "err", err)
+		return exitFail
+	}
+	if err := g.run(ctx); err != nil {
+		log.Error("gateway failed", "err", err)
+		return exitFail
+	}
+	return exitOK
+}
+
+// gateway wires cameras, WHEP, the web handler and NATS together.
+type gateway struct {
+	cfg     config.Config
+	log     *slog.Logger
+	cams    []*pipeline.Camera
+	streams []*whep.Stream
+	whep    *whep.Server
+	bus     *natsbus.Bus
+	ln      net.Listener
+}
+
+func newGateway(cfg config.Config, log *slog.Logger) (*gateway, error) {
+	if os.Getenv("OPENCV_FFMPEG_CAPTURE_OPTIONS") == "" {
+		os.Setenv("OPENCV_FFMPEG_CAPTURE_OPTIONS", pipeline.CaptureEnv) // before any capture opens
+	}
+	g := &gateway{cfg: cfg, log: log}
+	ok := false
+	defer func() {
+		if !ok {
+			g.close()
+		}
+	}()
+	var err error
+	if g.whep, err = whep.NewServer(whep.Options{ICEHosts: cfg.HTTP.ICEHosts, MaxViewers: cfg.HTTP.MaxViewers}, log); err != nil {
+		return nil, err
+	}
+	store := models.Open(models.Dir(cfg.Models))
+	for _, cc := range cfg.Cameras {
+		var cam *pipeline.Camera
+		st := g.whep.AddStream(cc.Name, func() {
+			if cam != nil {
+				cam.RequestKeyframe()
+			}
+		})
+		zones := make([][][2]float64, len(cc.Zones))
+		for i, z := range cc.Zones {
+			zones[i] = z
+		}
+		cam, err = pipeline.NewCamera(pipeline.CameraConfig{
+			Name: cc.Name, Source: cc.Source, Engine: cc.Detect.Config, Zones: zones,
+			Width: cc.Width, Height: cc.Height, FPS: cc.FPS, BitrateKbps: cc.BitrateKbps,
+			MaxLatency: cc.MaxLatency, Hold: cc.Hold,
+		}, store, st, log)
+		if err != nil {
+			return nil, err
+		}
+		g.cams = append(g.cams, cam)
+		g.streams = append(g.streams, st)
+	}
+	if !cfg.NATS.Disabled {
+		if g.bus, err = natsbus.Start(natsbus.Options{URL: cfg.NATS.URL, Creds: cfg.NATS.Creds, TLSCA: cfg.NATS.TLSCA, Listen: cfg.NATS.Listen, StoreDir: cfg.NATS.StoreDir}, log); err != nil {
+			return nil, err
+		}
+	}
+	if g.ln, err = net.Listen("tcp", cfg.HTTP.Listen); err != nil {
+		return nil, fmt.Errorf("http.listen: %w (set http.listen or VEIL_HTTP_LISTEN)", err)
+	}
+	ok = true
+	return g, nil
+}
+
+// apiCamera is one entry of GET /api/cameras.
+type apiCamera struct {
+	pipeline.CameraStatus
+	whep.ViewerStats
+	WHEPURL string `json:"whep_url"`
+}
+
+func (g *gateway) cameras() any {
+	out := make([]apiCamera, len(g.cams))
+	for i, c := range g.cams {
+		s := c.Status()
+		out[i] = apiCamera{CameraStatus: s, ViewerStats: g.streams[i].Stats(), WHEPURL: "/whep/" + s.Name}
+	}
+	return out
+}
+
+func (g *gateway) healthy() error {
+	if g.bus != nil && !g.bus.Conn().IsConnected() {
+		return errors.New("nats: not connected")
+	}
+	return nil
+}
+
+func (g *gateway) run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, c := range g.cams {
+		wg.Go(func() { _ = c.Run(ctx) })
+	}
+	srv := web.Server(g.cfg.HTTP.Listen, web.Handler(web.Options{Cameras: g.cameras, Healthy: g.healthy, WHEP: g.whep}))
+	srvErr := make(chan error, 1)
+	go func() { srvErr <- srv.Serve(g.ln) }()
+	g.log.Info("veil serving", "viewer", "http://"+g.ln.Addr().String()+"/", "cameras", len(g.cams), "nats", g.natsURL())
+	if g.bus != nil {
+		wg.Go(func() { g.publishStatus(ctx) })
+	}
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-srvErr:
+	}
+	cancel()
+	sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+	_ = srv.Shutdown(sctx)
+	scancel()
+	g.whep.Close()
+	wg.Wait()
+	g.close()
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	g.log.Info("veil stopped")
+	return err
+}
+
+func (g *gateway) natsURL() string {
+	if g.bus == nil {
+		return "disabled"
+	}
+	return g.bus.URL()
+}
+
+// publishStatus sends each camera's status to veil.<camera>.status every
+// 2 s: counters only, never pixels.
+func (g *gateway) publishStatus(ctx context.Context) {
+	t := time.NewTicker(2 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			for _, c := range g.cams {
+				s := c.Status()
+				if err := g.bus.PublishJSON("veil."+s.Name+".status", s); err != nil {
+					g.log.Debug("status publish failed", "camera", s.Name, "err", err)
+				}
+			}
+		}
+	}
+}
+
+func (g *gateway) close() {
+	if g.ln != nil {
+		g.ln.Close()
+	}
+	if g.bus != nil {
+		g.bus.Close()
+	}
+}

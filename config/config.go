@@ -1,0 +1,445 @@
+// Package config reads veil.yml: defaults, then the file, then VEIL_*
+// environment variables, then a validation that names the bad field.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/veil-gateway/veil/detect"
+	"github.com/veil-gateway/veil/pipeline"
+	"github.com/veil-gateway/veil/redact"
+)
+
+// Config is the whole gateway.
+type Config struct {
+	LogLevel string  `yaml:"log_level"` // debug, info, warn, error
+	Models   string  `yaml:"models"`    // models directory ("": $VEIL_MODELS or ./models)
+	HTTP     HTTP    `yaml:"http"`
+	NATS     NATS    `yaml:"nats"`
+	Cameras  Cameras `yaml:"cameras"`
+}
+
+// HTTP is the viewer, the API and WHEP.
+type HTTP struct {
+	Listen     string `yaml:"listen"`      // host:port; 127.0.0.1 by default, never all interfaces unless asked
+	MaxViewers int    `yaml:"max_viewers"` // per camera
+	// ICEHosts restricts the addresses offered to browsers ("" = all
+	// interfaces, loopback included).
+	ICEHosts []string `yaml:"ice_hosts"`
+}
+
+// NATS is where status (and, later, counts) go.
+type NATS struct {
+	// URL of an external server or cluster; empty runs an embedded server.
+	URL      string `yaml:"url"`
+	Creds    string `yaml:"creds"`     // a .creds file for the external server
+	TLSCA    string `yaml:"tls_ca"`    // CA file to verify the external server
+	Listen   string `yaml:"listen"`    // the embedded server's host:port
+	StoreDir string `yaml:"store_dir"` // the embedded server's JetStream directory ("" = a temporary one)
+	Disabled bool   `yaml:"disabled"`
+}
+
+// Camera is one source and what is done to it.
+type Camera struct {
+	Name string `yaml:"name"`
+	// Source: "demo", a video file (played in a loop at its own rate), a
+	// V4L2 device (/dev/video0), or an rtsp://, http:// or https:// URL.
+	Source      string        `yaml:"source"`
+	Detect      Detect        `yaml:"detect"`
+	Zones       []Zone        `yaml:"zones"`        // always masked, e.g. windows of homes
+	Width       int           `yaml:"width"`        // output size (0: the source's)
+	Height      int           `yaml:"height"`       //
+	FPS         float64       `yaml:"fps"`          // most frames per second processed (0: the source's)
+	BitrateKbps int           `yaml:"bitrate_kbps"` // VP8 target
+	MaxLatency  time.Duration `yaml:"max_latency"`  // a frame older than this when redacted is dropped
+	Hold        int           `yaml:"hold"`         // frames a region stays redacted after it was last seen
+}
+
+// Zone is a polygon in frame coordinates scaled to [0,1], always masked.
+type Zone [][2]float64
+
+// Cameras decodes a YAML list of cameras, each starting from the defaults.
+type Cameras []Camera
+
+// UnmarshalYAML fills each camera's unset fields with the defaults.
+func (cs *Cameras) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.SequenceNode {
+		return fmt.Errorf("line %d: cameras must be a list", n.Line)
+	}
+	out := make(Cameras, 0, len(n.Content))
+	for _, item := range n.Content {
+		c := DefaultCamera()
+		if err := item.Decode(&c); err != nil {
+			return err
+		}
+		out = append(out, c)
+	}
+	*cs = out
+	return nil
+}
+
+// Detect chooses the detectors of one camera: a preset, then overrides.
+type Detect struct {
+	// Preset: "live" (default: whole-frame and 2x faces, whole-frame plates,
+	// about 3-4 frames/s on two cores) or "thorough" (veil redact's
+	// defaults: also UltraFace and plates inside vehicles; about 1 frame/s).
+	Preset string
+	Config pipeline.Config
+}
+
+// detectYAML is how a Detect is written: the preset's values, overridden
+// by the fields that are set.
+type detectYAML struct {
+	Preset         string   `yaml:"preset"`
+	Faces          *bool    `yaml:"faces"`
+	Plates         *bool    `yaml:"plates"`
+	FaceThreshold  *float32 `yaml:"face_threshold"`
+	FacePasses     *string  `yaml:"face_passes"`
+	UltraFace      *bool    `yaml:"ultra_face"`
+	PlateThreshold *float32 `yaml:"plate_threshold"`
+	PlatePasses    *string  `yaml:"plate_passes"`
+	PlateVehicles  *bool    `yaml:"plate_vehicles"`
+	Style          *string  `yaml:"style"`
+}
+
+// Preset returns a named detector preset.
+func Preset(name string) (pipeline.Config, error) {
+	c := pipeline.DefaultConfig()
+	switch name {
+	case "thorough":
+		return c, nil
+	case "", "live":
+		c.UltraFace = false
+		c.PlatePasses = []detect.Pass{{Zoom: 0}}
+		c.PlateVehicles = false
+		return c, nil
+	}
+	return c, fmt.Errorf("unknown preset %q (want live or thorough)", name)
+}
+
+// UnmarshalYAML applies the preset, then the fields that are set.
+func (d *Detect) UnmarshalYAML(n *yaml.Node) error {
+	var y detectYAML
+	if err := n.Decode(&y); err != nil {
+		return err
+	}
+	c, err := Preset(y.Preset)
+	if err != nil {
+		return fmt.Errorf("line %d: detect.preset: %w", n.Line, err)
+	}
+	set := func(dst *bool, v *bool) {
+		if v != nil {
+			*dst = *v
+		}
+	}
+	set(&c.Faces, y.Faces)
+	set(&c.Plates, y.Plates)
+	set(&c.UltraFace, y.UltraFace)
+	set(&c.PlateVehicles, y.PlateVehicles)
+	if y.FaceThreshold != nil {
+		c.FaceThreshold = *y.FaceThreshold
+	}
+	if y.PlateThreshold != nil {
+		c.PlateThreshold = *y.PlateThreshold
+	}
+	for _, p := range []struct {
+		field string
+		s     *string
+		dst   *[]detect.Pass
+	}{{"face_passes", y.FacePasses, &c.FacePasses}, {"plate_passes", y.PlatePasses, &c.PlatePasses}} {
+		if p.s == nil {
+			continue
+		}
+		ps, err := pipeline.ParsePasses(*p.s)
+		if err != nil {
+			return fmt.Errorf("line %d: detect.%s: %w", n.Line, p.field, err)
+		}
+		*p.dst = ps
+	}
+	if y.Style != nil {
+		s, err := redact.ParseStyle(*y.Style)
+		if err != nil {
+			return fmt.Errorf("line %d: detect.style: %w", n.Line, err)
+		}
+		c.Style = s
+	}
+	d.Preset, d.Config = y.Preset, c
+	if d.Preset == "" {
+		d.Preset = "live"
+	}
+	return nil
+}
+
+// MarshalYAML writes the preset name (the effective values are in the API).
+func (d Detect) MarshalYAML() (any, error) { return map[string]string{"preset": d.Preset}, nil }
+
+// Default is the configuration with no file: one demo camera, the embedded
+// NATS server, the viewer on localhost.
+func Default() Config {
+	return Config{
+		LogLevel: "info",
+		HTTP:     HTTP{Listen: "127.0.0.1:8080", MaxViewers: 16},
+		NATS:     NATS{Listen: "127.0.0.1:4222"},
+		Cameras:  Cameras{func() Camera { c := DefaultCamera(); c.Name, c.Source = "demo", "demo"; return c }()},
+	}
+}
+
+// DefaultCamera is what every camera starts from.
+func DefaultCamera() Camera {
+	d, _ := Preset("live")
+	return Camera{Detect: Detect{Preset: "live", Config: d}, BitrateKbps: 1500, MaxLatency: 2 * time.Second, Hold: 5}
+}
+
+// Load reads path (may be ""), applies env (VEIL_* variables, as os.Environ
+// gives them) and validates.
+func Load(path string, env []string) (Config, error) {
+	c := Default()
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return c, fmt.Errorf("config: %w", err)
+		}
+		if err := Parse(b, &c); err != nil {
+			return c, fmt.Errorf("config %s: %w", path, err)
+		}
+	}
+	if err := applyEnv(&c, env); err != nil {
+		return c, fmt.Errorf("config: %w", err)
+	}
+	if err := c.Validate(); err != nil {
+		return c, fmt.Errorf("config: %w", err)
+	}
+	return c, nil
+}
+
+// maxFile bounds a config file; anything larger is a mistake.
+const maxFile = 1 << 20
+
+// Parse decodes YAML over c, rejecting unknown fields.
+func Parse(b []byte, c *Config) error {
+	if len(b) > maxFile {
+		return fmt.Errorf("file is %d bytes, more than %d", len(b), maxFile)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	return nil
+}
+
+// Env variables: VEIL_LOG_LEVEL, VEIL_MODELS, VEIL_HTTP_LISTEN,
+// VEIL_NATS_URL, VEIL_NATS_CREDS, VEIL_NATS_LISTEN, VEIL_NATS_DISABLED,
+// VEIL_CAMERAS_<NAME>_SOURCE (<NAME> upper-cased, '-' as '_'), and
+// VEIL_CAMERA_SOURCE, which replaces the demo camera's source when no
+// file lists cameras.
+func applyEnv(c *Config, env []string) error {
+	for _, kv := range env {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || !strings.HasPrefix(k, "VEIL_") {
+			continue
+		}
+		var err error
+		switch k {
+		case "VEIL_LOG_LEVEL":
+			c.LogLevel = v
+		case "VEIL_MODELS":
+			c.Models = v
+		case "VEIL_HTTP_LISTEN":
+			c.HTTP.Listen = v
+		case "VEIL_NATS_URL":
+			c.NATS.URL = v
+		case "VEIL_NATS_CREDS":
+			c.NATS.Creds = v
+		case "VEIL_NATS_LISTEN":
+			c.NATS.Listen = v
+		case "VEIL_NATS_DISABLED":
+			err = yaml.Unmarshal([]byte(v), &c.NATS.Disabled)
+		case "VEIL_CAMERA_SOURCE":
+			if len(c.Cameras) != 1 {
+				return fmt.Errorf("VEIL_CAMERA_SOURCE: %d cameras configured; use VEIL_CAMERAS_<NAME>_SOURCE", len(c.Cameras))
+			}
+			c.Cameras[0].Source = v
+		default:
+			rest, ok := strings.CutPrefix(k, "VEIL_CAMERAS_")
+			if !ok {
+				continue // other VEIL_ variables (VEIL_DATA for tests) are not ours
+			}
+			name, field, ok := cutLast(rest, "_")
+			if !ok {
+				return fmt.Errorf("%s: want VEIL_CAMERAS_<NAME>_<FIELD>", k)
+			}
+			i := findCamera(c.Cameras, name)
+			if i < 0 {
+				return fmt.Errorf("%s: no camera named %s", k, strings.ToLower(name))
+			}
+			switch field {
+			case "SOURCE":
+				c.Cameras[i].Source = v
+			case "FPS":
+				err = yaml.Unmarshal([]byte(v), &c.Cameras[i].FPS)
+			default:
+				return fmt.Errorf("%s: unknown field %s (SOURCE, FPS)", k, field)
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", k, err)
+		}
+	}
+	return nil
+}
+
+func cutLast(s, sep string) (string, string, bool) {
+	i := strings.LastIndex(s, sep)
+	if i < 0 {
+		return "", "", false
+	}
+	return s[:i], s[i+len(sep):], true
+}
+
+func findCamera(cs []Camera, envName string) int {
+	for i, c := range cs {
+		if strings.ToUpper(strings.ReplaceAll(c.Name, "-", "_")) == envName {
+			return i
+		}
+	}
+	return -1
+}
+
+var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+
+// Validate names the first bad field.
+func (c Config) Validate() error {
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("log_level %q: want debug, info, warn or error", c.LogLevel)
+	}
+	if err := validHostPort("http.listen", c.HTTP.Listen); err != nil {
+		return err
+	}
+	if c.HTTP.MaxViewers < 1 || c.HTTP.MaxViewers > 256 {
+		return fmt.Errorf("http.max_viewers %d: want 1-256", c.HTTP.MaxViewers)
+	}
+	if c.NATS.URL != "" {
+		for _, u := range strings.Split(c.NATS.URL, ",") {
+			p, err := url.Parse(strings.TrimSpace(u))
+			if err != nil || p.Host == "" || (p.Scheme != "nats" && p.Scheme != "tls" && p.Scheme != "ws" && p.Scheme != "wss") {
+				return fmt.Errorf("nats.url %q: want nats://host:port[,...]", u)
+			}
+		}
+	} else if !c.NATS.Disabled {
+		if err := validHostPort("nats.listen", c.NATS.Listen); err != nil {
+			return err
+		}
+	}
+	if len(c.Cameras) == 0 {
+		return errors.New("cameras: none configured")
+	}
+	seen := map[string]bool{}
+	for i, cam := range c.Cameras {
+		if err := cam.Validate(); err != nil {
+			return fmt.Errorf("cameras[%d] (%s): %w", i, cam.Name, err)
+		}
+		if seen[cam.Name] {
+			return fmt.Errorf("cameras[%d]: name %q used twice", i, cam.Name)
+		}
+		seen[cam.Name] = true
+	}
+	return nil
+}
+
+func validHostPort(field, s string) error {
+	_, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return fmt.Errorf("%s %q: want host:port", field, s)
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < -1 || p > 65535 {
+		return fmt.Errorf("%s %q: port must be 0-65535 (0 or -1: any free port)", field, s)
+	}
+	return nil
+}
+
+// Validate checks one camera.
+func (c Camera) Validate() error {
+	if !nameRE.MatchString(c.Name) {
+		return fmt.Errorf("name %q: want 1-63 of a-z, 0-9, '-', '_' (it is part of URLs and NATS subjects)", c.Name)
+	}
+	if err := ValidSource(c.Source); err != nil {
+		return fmt.Errorf("source: %w", err)
+	}
+	if err := c.Detect.Config.Validate(); err != nil {
+		return fmt.Errorf("detect: %w", err)
+	}
+	switch {
+	case c.Width < 0 || c.Width > 4096 || c.Height < 0 || c.Height > 4096 || c.Width%2 != 0 || c.Height%2 != 0:
+		return fmt.Errorf("width %d, height %d: want even sizes up to 4096 (0: the source's)", c.Width, c.Height)
+	case (c.Width == 0) != (c.Height == 0):
+		return fmt.Errorf("width %d, height %d: set both or neither", c.Width, c.Height)
+	case c.FPS < 0 || c.FPS > 120:
+		return fmt.Errorf("fps %v: want 0-120", c.FPS)
+	case c.BitrateKbps < 50 || c.BitrateKbps > 50000:
+		return fmt.Errorf("bitrate_kbps %d: want 50-50000", c.BitrateKbps)
+	case c.MaxLatency < 50*time.Millisecond || c.MaxLatency > time.Minute:
+		return fmt.Errorf("max_latency %v: want 50ms-1m", c.MaxLatency)
+	case c.Hold < 0 || c.Hold > 300:
+		return fmt.Errorf("hold %d: want 0-300 frames", c.Hold)
+	}
+	for i, z := range c.Zones {
+		if len(z) < 3 || len(z) > 64 {
+			return fmt.Errorf("zones[%d]: %d points, want 3-64", i, len(z))
+		}
+		for _, p := range z {
+			if !(p[0] >= 0 && p[0] <= 1 && p[1] >= 0 && p[1] <= 1) {
+				return fmt.Errorf("zones[%d]: point %v outside [0,1] (zones are fractions of the frame)", i, p)
+			}
+		}
+	}
+	return nil
+}
+
+// ValidSource checks a source string without opening it.
+func ValidSource(s string) error {
+	switch {
+	case s == "":
+		return errors.New("empty")
+	case s == "demo":
+		return nil
+	case strings.Contains(s, "://"):
+		u, err := url.Parse(s)
+		if err != nil {
+			return err
+		}
+		switch u.Scheme {
+		case "rtsp", "rtsps", "http", "https":
+		default:
+			return fmt.Errorf("%q: scheme %q not supported (rtsp, rtsps, http, https)", s, u.Scheme)
+		}
+		if u.Host == "" {
+			return fmt.Errorf("%q: no host", s)
+		}
+		return nil
+	case strings.HasPrefix(s, "/dev/video"):
+		return nil
+	}
+	fi, err := os.Stat(s)
+	if err != nil {
+		return fmt.Errorf("%q: not demo, a URL, /dev/videoN or a readable file: %w", s, err)
+	}
+	if fi.IsDir() {
+		return fmt.Errorf("%q is a directory", s)
+	}
+	return nil
+}

@@ -1,0 +1,435 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"image"
+	"log/slog"
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"gocv.io/x/gocv"
+
+	"github.com/veil-gateway/veil/detect"
+	"github.com/veil-gateway/veil/models"
+	"github.com/veil-gateway/veil/redact"
+	"github.com/veil-gateway/veil/track"
+	"github.com/veil-gateway/veil/transport/media"
+)
+
+// SampleWriter receives a camera's encoded, redacted samples. It must not
+// block: the WHEP side fans them out to per-viewer queues.
+type SampleWriter interface {
+	WriteSample(media.Sample)
+}
+
+// CameraConfig is one live camera.
+type CameraConfig struct {
+	Name          string
+	Source        string
+	Engine        Config
+	Zones         [][][2]float64 // polygons as fractions of the frame, always masked
+	Width, Height int            // output size; 0: the source's (rounded down to even)
+	FPS           float64        // most frames per second taken from the source; 0: all
+	BitrateKbps   int
+	MaxLatency    time.Duration // a frame older than this once redacted is dropped
+	Hold          int           // frames a region stays redacted after it was last seen
+}
+
+// Camera states, as the API and viewer show them.
+const (
+	StateStarting     = "starting"
+	StateRunning      = "running"
+	StateReconnecting = "reconnecting"
+	StateStopped      = "stopped"
+)
+
+// CameraStatus is a snapshot of one camera.
+type CameraStatus struct {
+	Name       string    `json:"name"`
+	Source     string    `json:"source"` // password removed
+	State      string    `json:"state"`
+	Error      string    `json:"error,omitempty"`
+	Since      time.Time `json:"since"` // when State was entered
+	Width      int       `json:"width"`
+	Height     int       `json:"height"`
+	SourceFPS  float64   `json:"source_fps"`
+	FPS        float64   `json:"fps"` // encoded frames per second (moving average)
+	Captured   uint64    `json:"frames_captured"`
+	Encoded    uint64    `json:"frames_encoded"`
+	Skipped    uint64    `json:"frames_skipped"`      // above the configured fps
+	Dropped    uint64    `json:"frames_dropped"`      // the detector was busy: a newer frame replaced it
+	Late       uint64    `json:"frames_dropped_late"` // redacted too late (fail closed)
+	Masked     uint64    `json:"frames_masked"`       // detection failed: sent fully masked
+	Faces      uint64    `json:"faces_redacted"`
+	Plates     uint64    `json:"plates_redacted"`
+	Reconnects uint64    `json:"reconnects"`
+	LatencyMs  float64   `json:"latency_ms"` // capture to encoded sample (moving average)
+	DetectMs   float64   `json:"detect_ms"`  // detection per frame (moving average)
+}
+
+// Camera is one pipeline: capture -> (newest frame wins) -> detect -> hold
+// -> redact -> zones -> scale -> VP8 -> SampleWriter. Run drives it;
+// Status and RequestKeyframe are safe from any goroutine.
+type Camera struct {
+	cfg CameraConfig
+	eng *Engine
+	out SampleWriter
+	log *slog.Logger
+
+	keyframe atomic.Bool
+	mu       sync.Mutex
+	st       CameraStatus
+}
+
+// NewCamera loads the camera's detectors (each camera has its own: OpenCV
+// networks are not safe for concurrent use).
+func NewCamera(cfg CameraConfig, store *models.Store, out SampleWriter, log *slog.Logger) (*Camera, error) {
+	if cfg.MaxLatency <= 0 || cfg.BitrateKbps <= 0 {
+		return nil, fmt.Errorf("camera %s: max latency and bitrate must be set", cfg.Name)
+	}
+	if err := cfg.Engine.Validate(); err != nil {
+		return nil, fmt.Errorf("camera %s: %w", cfg.Name, err)
+	}
+	eng, err := NewEngine(cfg.Engine, store)
+	if err != nil {
+		return nil, fmt.Errorf("camera %s: %w", cfg.Name, err)
+	}
+	c := &Camera{cfg: cfg, eng: eng, out: out, log: log.With("camera", cfg.Name)}
+	c.st = CameraStatus{Name: cfg.Name, Source: Redacted(cfg.Source), State: StateStarting, Since: time.Now()}
+	return c, nil
+}
+
+// RequestKeyframe makes the next encoded frame a keyframe (a viewer joined
+// or lost packets).
+func (c *Camera) RequestKeyframe() { c.keyframe.Store(true) }
+
+// Status returns a snapshot.
+func (c *Camera) Status() CameraStatus {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.st
+}
+
+func (c *Camera) update(f func(*CameraStatus)) {
+	c.mu.Lock()
+	f(&c.st)
+	c.mu.Unlock()
+}
+
+func (c *Camera) setState(state string, err error) {
+	c.update(func(s *CameraStatus) {
+		if s.State != state {
+			s.State, s.Since = state, time.Now()
+		}
+		s.Error = ""
+		if err != nil {
+			s.Error = err.Error()
+		}
+		if state != StateRunning {
+			s.FPS = 0
+		}
+	})
+}
+
+// Backoff between reconnection attempts.
+const (
+	minBackoff = 500 * time.Millisecond
+	maxBackoff = 5 * time.Second
+)
+
+// Run captures, redacts and encodes until ctx ends, reopening the source
+// with backoff when it fails. It closes the camera's detectors on return.
+func (c *Camera) Run(ctx context.Context) error {
+	defer c.eng.Close()
+	defer c.setState(StateStopped, nil)
+	backoff := minBackoff
+	for first := true; ; first = false {
+		if !first {
+			c.update(func(s *CameraStatus) { s.Reconnects++ })
+		}
+		cp, err := OpenCapture(ctx, c.cfg.Source)
+		if err == nil {
+			backoff = minBackoff
+			c.log.Info("source open", "source", Redacted(c.cfg.Source), "size", fmt.Sprintf("%dx%d", cp.Info().Width, cp.Info().Height), "fps", cp.Info().FPS)
+			err = c.session(ctx, cp)
+			cp.Close()
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		c.log.Warn("source failed; retrying", "err", err, "in", backoff)
+		c.setState(StateReconnecting, err)
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+		backoff = min(backoff*2, maxBackoff)
+	}
+}
+
+type captured struct {
+	mat gocv.Mat
+	at  time.Time
+}
+
+// poolSize Mats circulate per session: one being filled, one waiting, one
+// being redacted, one spare.
+const poolSize = 4
+
+// session runs one opened source until it fails or ctx ends.
+func (c *Camera) session(ctx context.Context, cp *Capture) error {
+	free := make(chan gocv.Mat, poolSize)
+	for range poolSize {
+		free <- gocv.NewMat()
+	}
+	frames := make(chan captured, 1) // the newest frame; an older one is dropped
+	capErr := make(chan error, 1)
+	sctx, cancel := context.WithCancel(ctx)
+	go c.capture(sctx, cp, free, frames, capErr)
+
+	w := newWorker(c, cp.Info().FPS)
+	defer func() {
+		cancel()
+		for f := range frames { // the capture goroutine ends after its current Read
+			free <- f.mat
+		}
+		w.close()
+		for range poolSize {
+			m := <-free
+			m.Close()
+		}
+	}()
+	for {
+		select {
+		case f, ok := <-frames:
+			if !ok {
+				return <-capErr
+			}
+			m, err := w.process(f)
+			free <- m
+			if err != nil {
+				return err
+			}
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// capture reads frames and offers each to the worker, replacing a frame
+// the worker has not taken yet: a slow detector never blocks the camera.
+func (c *Camera) capture(ctx context.Context, cp *Capture, free chan gocv.Mat, frames chan captured, capErr chan<- error) {
+	defer close(frames)
+	var minGap time.Duration
+	if c.cfg.FPS > 0 {
+		minGap = time.Duration(float64(time.Second) / c.cfg.FPS * 0.9)
+	}
+	var last time.Time
+	for {
+		var m gocv.Mat
+		select {
+		case m = <-free:
+		case <-ctx.Done():
+			capErr <- ctx.Err()
+			return
+		}
+		if err := cp.Read(ctx, &m); err != nil {
+			free <- m
+			capErr <- err
+			return
+		}
+		now := time.Now()
+		skip := minGap > 0 && now.Sub(last) < minGap
+		c.update(func(s *CameraStatus) {
+			s.Captured++
+			if skip {
+				s.Skipped++
+			}
+		})
+		if skip {
+			free <- m
+			continue
+		}
+		last = now
+		select {
+		case frames <- captured{m, now}:
+		default:
+			select {
+			case old := <-frames:
+				free <- old.mat
+				c.update(func(s *CameraStatus) { s.Dropped++ })
+			default:
+			}
+			frames <- captured{m, now} // the only sender, and the slot is free
+		}
+	}
+}
+
+// worker is the detect -> encode half of one session.
+type worker struct {
+	c        *Camera
+	hold     *track.Hold
+	sink     *VP8Sink
+	scaled   gocv.Mat
+	zones    [][]image.Point
+	w, h     int
+	seq      uint64
+	lastOut  time.Time
+	fpsAvg   float64
+	started  bool
+	srcFPS   float64
+	warnedAt time.Time
+}
+
+func newWorker(c *Camera, fps float64) *worker {
+	w := &worker{c: c, scaled: gocv.NewMat(), srcFPS: fps}
+	if c.cfg.Hold > 0 {
+		w.hold = track.NewHold(c.cfg.Hold)
+	}
+	return w
+}
+
+func (w *worker) close() {
+	if w.sink != nil {
+		w.sink.Close()
+	}
+	w.scaled.Close()
+}
+
+// setup fixes the output size, zones and encoder from the first frame.
+func (w *worker) setup(cols, rows int, fps float64) error {
+	cfg := w.c.cfg
+	w.w, w.h = cfg.Width, cfg.Height
+	if w.w == 0 {
+		w.w, w.h = cols&^1, rows&^1
+	}
+	if w.w < 16 || w.h < 16 {
+		return fmt.Errorf("frame %dx%d is too small to encode", cols, rows)
+	}
+	for _, z := range cfg.Zones {
+		p := make([]image.Point, len(z))
+		for i, pt := range z {
+			p[i] = image.Pt(int(math.Round(pt[0]*float64(cols))), int(math.Round(pt[1]*float64(rows))))
+		}
+		w.zones = append(w.zones, p)
+	}
+	if cfg.FPS > 0 && cfg.FPS < fps {
+		fps = cfg.FPS
+	}
+	sink, err := NewVP8Sink(w.w, w.h, max(1, int(math.Round(fps))), cfg.BitrateKbps, 1)
+	if err != nil {
+		return err
+	}
+	w.sink = sink
+	w.c.update(func(s *CameraStatus) { s.Width, s.Height, s.SourceFPS = w.w, w.h, fps })
+	return nil
+}
+
+// process redacts and encodes one frame. It returns the Mat to recycle and
+// an error only when the session cannot go on (the encoder failed).
+func (w *worker) process(f captured) (gocv.Mat, error) {
+	c := w.c
+	if !w.started {
+		if err := w.setup(f.mat.Cols(), f.mat.Rows(), w.srcFPS); err != nil {
+			return f.mat, err
+		}
+		w.started = true
+		c.setState(StateRunning, nil)
+	}
+	var t Timings
+	bounds := image.Rect(0, 0, f.mat.Cols(), f.mat.Rows())
+	dets, detErr := c.eng.Detect(f.mat, &t)
+	faces, plates := countClasses(dets)
+	if detErr != nil {
+		w.warn("detection failed: frame masked", detErr)
+	} else if w.hold != nil {
+		dets = w.hold.Update(dets, bounds)
+	}
+	frame, err := c.eng.Redact(f.mat, dets, detErr, &t)
+	if err != nil && detErr == nil {
+		w.warn("redaction failed: frame masked", err)
+		frame = redact.Blackout(frame.Release())
+	}
+	c.update(func(s *CameraStatus) {
+		s.Faces += uint64(faces)
+		s.Plates += uint64(plates)
+		if frame.Masked() {
+			s.Masked++
+		}
+		s.DetectMs = ewma(s.DetectMs, ms(t.Faces+t.Vehicles+t.Plates), 0.1)
+	})
+	frame.MaskPolygons(w.zones)
+	if age := time.Since(f.at); age > c.cfg.MaxLatency {
+		// Fail closed: detection finished too late for this frame to be live.
+		c.update(func(s *CameraStatus) { s.Late++ })
+		w.warn("frame redacted too late: dropped", fmt.Errorf("%v > max latency %v", age.Round(time.Millisecond), c.cfg.MaxLatency))
+		return frame.Release(), nil
+	}
+	out := &frame
+	if fm := frame.Mat(); fm.Cols() != w.w || fm.Rows() != w.h {
+		sc, err := frame.ScaleInto(w.scaled, w.w, w.h) // sc shares w.scaled's buffer
+		if err != nil {
+			return frame.Release(), err
+		}
+		out = &sc
+	}
+	if c.keyframe.Swap(false) {
+		w.sink.RequestKeyframe()
+	}
+	s, err := w.sink.Encode(out)
+	if err != nil {
+		return frame.Release(), fmt.Errorf("encoder: %w", err)
+	}
+	now := time.Now()
+	w.seq++
+	s.Capture, s.Seq = f.at, w.seq
+	c.out.WriteSample(s)
+	if !w.lastOut.IsZero() {
+		if dt := now.Sub(w.lastOut).Seconds(); dt > 0 {
+			w.fpsAvg = ewma(w.fpsAvg, 1/dt, 0.1)
+		}
+	}
+	w.lastOut = now
+	c.update(func(st *CameraStatus) {
+		st.Encoded++
+		st.FPS = w.fpsAvg
+		st.LatencyMs = ewma(st.LatencyMs, ms(now.Sub(f.at)), 0.1)
+	})
+	return frame.Release(), nil
+}
+
+// warn logs at most once every 10 s per worker: a broken detector must not
+// flood the log.
+func (w *worker) warn(msg string, err error) {
+	if time.Since(w.warnedAt) > 10*time.Second {
+		w.c.log.Warn(msg, "err", err)
+		w.warnedAt = time.Now()
+	}
+}
+
+func countClasses(dets []detect.Detection) (faces, plates int) {
+	for _, d := range dets {
+		switch d.Class {
+		case detect.Face:
+			faces++
+		case detect.Plate:
+			plates++
+		}
+	}
+	return faces, plates
+}
+
+func ewma(avg, v, a float64) float64 {
+	if avg == 0 {
+		return v
+	}
+	return avg + a*(v-avg)
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
