@@ -1,20 +1,15 @@
 #!/usr/bin/env bash
 # The README's run command: installs what Veil needs (idempotently), builds
-# it and redacts the first 10 s of the bundled sample clip (OpenCV's
-# vtest.avi, from opencv-doc) into out/ with the default, recall-first
-# settings (about 2 s a frame on 2 cores until the speed work lands).
-# Arguments are passed to `veil redact` instead.
+# it and runs the live gateway on its embedded defaults: one "demo" camera
+# (OpenCV's vtest.avi from opencv-doc, pedestrians, played in a loop), the
+# embedded NATS server on 127.0.0.1:4222 and the viewer on
+# http://127.0.0.1:8080. A ./veil.yml, if present, is used instead of the
+# defaults; arguments are passed to `veil serve`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash hack/install-deps.sh
 bash hack/setup-models.sh
-mkdir -p bin out
+mkdir -p bin
 go build -o bin/veil ./cmd/veil
-
-if [ $# -gt 0 ]; then
-	exec bin/veil redact "$@"
-fi
-sample=/usr/share/doc/opencv-doc/examples/data/vtest.avi
-ffmpeg -loglevel error -nostdin -y -i "$sample" -t 10 -c copy out/vtest-10s.avi
-exec bin/veil redact out/vtest-10s.avi -o out/vtest-redacted.mp4 -overwrite -report out/vtest-report.json
+exec bin/veil serve "$@"

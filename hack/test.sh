@@ -5,8 +5,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-bash hack/install-deps.sh
+VEIL_WITH_BROWSER=1 bash hack/install-deps.sh
 bash hack/setup-models.sh
+# Browser tests must run here, never skip.
+export VEIL_REQUIRE_BROWSER=1
 
 echo "== gofmt / go vet"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
