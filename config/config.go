@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -79,10 +80,10 @@ func (cs *Cameras) UnmarshalYAML(n *yaml.Node) error {
 		return fmt.Errorf("line %d: cameras must be a list", n.Line)
 	}
 	out := make(Cameras, 0, len(n.Content))
-	for _, item := range n.Content {
+	for i, item := range n.Content {
 		c := DefaultCamera()
-		if err := item.Decode(&c); err != nil {
-			return err
+		if err := decodeStrict(item, &c); err != nil {
+			return fmt.Errorf("cameras[%d]: %w", i, err)
 		}
 		out = append(out, c)
 	}
@@ -114,6 +115,36 @@ type detectYAML struct {
 	Style          *string  `yaml:"style"`
 }
 
+// decodeStrict decodes a mapping into the struct dst points to, field by
+// field, so an unknown key or a bad value names its field (yaml.v3's
+// KnownFields does not reach into custom unmarshalers).
+func decodeStrict(n *yaml.Node, dst any) error {
+	if n.Kind != yaml.MappingNode {
+		return fmt.Errorf("line %d: want a mapping of fields", n.Line)
+	}
+	v := reflect.ValueOf(dst).Elem()
+	fields := map[string]int{}
+	var names []string
+	for i := range v.NumField() {
+		tag, _, _ := strings.Cut(v.Type().Field(i).Tag.Get("yaml"), ",")
+		if tag != "" && tag != "-" {
+			fields[tag] = i
+			names = append(names, tag)
+		}
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, val := n.Content[i], n.Content[i+1]
+		f, ok := fields[k.Value]
+		if !ok {
+			return fmt.Errorf("line %d: unknown field %q (known: %s)", k.Line, k.Value, strings.Join(names, ", "))
+		}
+		if err := val.Decode(v.Field(f).Addr().Interface()); err != nil {
+			return fmt.Errorf("%s: %w", k.Value, err)
+		}
+	}
+	return nil
+}
+
 // Preset returns a named detector preset.
 func Preset(name string) (pipeline.Config, error) {
 	c := pipeline.DefaultConfig()
@@ -132,8 +163,8 @@ func Preset(name string) (pipeline.Config, error) {
 // UnmarshalYAML applies the preset, then the fields that are set.
 func (d *Detect) UnmarshalYAML(n *yaml.Node) error {
 	var y detectYAML
-	if err := n.Decode(&y); err != nil {
-		return err
+	if err := decodeStrict(n, &y); err != nil {
+		return fmt.Errorf("detect: %w", err)
 	}
 	c, err := Preset(y.Preset)
 	if err != nil {

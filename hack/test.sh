@@ -29,6 +29,19 @@ go test -run '^$' -fuzz '^FuzzParseCSV$' -fuzztime 10s ./eval
 go test -run '^$' -fuzz '^FuzzParsePasses$' -fuzztime 10s ./pipeline
 go test -run '^$' -fuzz '^FuzzParseSums$' -fuzztime 10s ./models
 go test -run '^$' -fuzz '^FuzzInterleave$' -fuzztime 10s ./cmd/veil
+go test -run '^$' -fuzz '^FuzzParse$' -fuzztime 10s ./config
+CGO_ENABLED=0 go test -run '^$' -fuzz '^FuzzOffer$' -fuzztime 10s ./transport/whep
+
+echo "== network side without cgo (no image library can reach it)"
+CGO_ENABLED=0 go test -count=1 ./transport/whep ./transport/media ./transport/natsbus
+
+# The third-party WHEP client TestServeThirdPartyWHEP plays a camera with
+# (pinned by testdata/whepclient/package-lock.json; node_modules is not
+# committed): installed when missing or when the lock file changed.
+if [ ! -f testdata/whepclient/node_modules/.package-lock.json ] ||
+	[ testdata/whepclient/package-lock.json -nt testdata/whepclient/node_modules/.package-lock.json ]; then
+	npm ci --prefix testdata/whepclient --no-audit --no-fund
+fi
 
 echo "== tests"
 go test -count=1 -timeout 30m ./...

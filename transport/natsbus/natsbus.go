@@ -80,6 +80,13 @@ func (b *Bus) embed(o Options) error {
 	if err != nil {
 		return fmt.Errorf("nats.listen %q: bad port", o.Listen)
 	}
+	if port > 0 { // fail now with the reason, not after the start timeout
+		ln, err := net.Listen("tcp", o.Listen)
+		if err != nil {
+			return fmt.Errorf("nats.listen: %w (another NATS server? set nats.url to use it, or nats.listen)", err)
+		}
+		ln.Close()
+	}
 	dir := o.StoreDir
 	if dir == "" {
 		if dir, err = os.MkdirTemp("", "veil-nats-"); err != nil {

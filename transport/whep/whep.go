@@ -44,6 +44,10 @@ const (
 	gatherTimeout = 3 * time.Second
 	viewerQueue   = 32 // samples a viewer may fall behind before it drops
 	keyframeGap   = 300 * time.Millisecond
+	// endedTTL is how long a session whose peer connection closed or
+	// failed still answers its DELETE with 200: clients such as
+	// whip-whep's WHEPClient close the peer connection before they DELETE.
+	endedTTL = 30 * time.Second
 )
 
 // Options configure the server.
@@ -107,7 +111,7 @@ func NewServer(opts Options, log *slog.Logger) (*Server, error) {
 // AddStream registers a camera. onKeyframe is called (rate-limited) when a
 // viewer joins or reports loss; it must not block.
 func (s *Server) AddStream(name string, onKeyframe func()) *Stream {
-	st := &Stream{name: name, onKeyframe: onKeyframe, viewers: map[string]*viewer{}, log: s.log.With("camera", name)}
+	st := &Stream{name: name, onKeyframe: onKeyframe, viewers: map[string]*viewer{}, ended: map[string]time.Time{}, log: s.log.With("camera", name)}
 	s.streams[name] = st
 	return st
 }
@@ -133,6 +137,7 @@ type Stream struct {
 
 	mu      sync.Mutex
 	viewers map[string]*viewer
+	ended   map[string]time.Time // sessions their peer connection ended, not yet DELETEd
 	dropped uint64
 }
 
@@ -201,6 +206,39 @@ func (st *Stream) remove(id string) bool {
 		v.close()
 	}
 	return ok
+}
+
+// endByPeer removes a viewer whose peer connection closed or failed, and
+// remembers its session for endedTTL so that the client's DELETE still
+// succeeds; it reports whether the viewer was there.
+func (st *Stream) endByPeer(id string) bool {
+	now := time.Now()
+	st.mu.Lock()
+	v, ok := st.viewers[id]
+	if ok {
+		delete(st.viewers, id)
+		for s, at := range st.ended {
+			if now.Sub(at) > endedTTL {
+				delete(st.ended, s)
+			}
+		}
+		st.ended[id] = now
+	}
+	st.mu.Unlock()
+	if ok {
+		v.close()
+	}
+	return ok
+}
+
+// forgetEnded reports whether id is a session its peer connection ended
+// less than endedTTL ago, and forgets it.
+func (st *Stream) forgetEnded(id string) bool {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	at, ok := st.ended[id]
+	delete(st.ended, id)
+	return ok && time.Since(at) <= endedTTL
 }
 
 func (st *Stream) closeAll() {
@@ -342,7 +380,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) error {
 	}
 	switch r.Method {
 	case http.MethodDelete:
-		if !st.remove(session) {
+		if !st.remove(session) && !st.forgetEnded(session) {
 			return errorf(http.StatusNotFound, "no session %q on camera %q", session, cam)
 		}
 		w.WriteHeader(http.StatusOK)
@@ -378,8 +416,13 @@ func checkOffer(sdp string) error {
 	if !strings.Contains(sdp, "\nm=video ") {
 		return fmt.Errorf("%w: no video section (m=video)", ErrBadOffer)
 	}
+	if !strings.Contains(strings.ToUpper(sdp), " VP8/90000") {
+		return errNoVP8
+	}
 	return nil
 }
+
+var errNoVP8 = fmt.Errorf("%w: the offer does not accept VP8 video, the only codec served", ErrBadOffer)
 
 func (s *Server) offer(w http.ResponseWriter, r *http.Request, cam string, st *Stream) error {
 	sdp, err := readBody(r, "application/sdp")
@@ -387,7 +430,11 @@ func (s *Server) offer(w http.ResponseWriter, r *http.Request, cam string, st *S
 		return err
 	}
 	if err := checkOffer(sdp); err != nil {
-		return errorf(http.StatusBadRequest, "%v", err)
+		code := http.StatusBadRequest
+		if errors.Is(err, errNoVP8) {
+			code = http.StatusNotAcceptable
+		}
+		return errorf(code, "%v", err)
 	}
 	if st.count() >= s.opts.MaxViewers {
 		return errorf(http.StatusServiceUnavailable, "%v (%d)", ErrTooManyViewers, s.opts.MaxViewers)
@@ -440,7 +487,7 @@ func (s *Server) newViewer(ctx context.Context, offer string, st *Stream) (*view
 		return nil, "", errorf(http.StatusBadRequest, "%v: %v", ErrBadOffer, err)
 	}
 	if !strings.Contains(answer.SDP, "VP8/90000") {
-		return nil, "", errorf(http.StatusNotAcceptable, "%v: the offer does not accept VP8 video", ErrBadOffer)
+		return nil, "", errorf(http.StatusNotAcceptable, "%v", errNoVP8)
 	}
 	gathered := webrtc.GatheringCompletePromise(pc)
 	if err := pc.SetLocalDescription(answer); err != nil {
@@ -460,7 +507,7 @@ func (s *Server) newViewer(ctx context.Context, offer string, st *Stream) (*view
 		case webrtc.PeerConnectionStateConnected:
 			st.requestKeyframe()
 		case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
-			if st.remove(id) {
+			if st.endByPeer(id) {
 				s.log.Info("viewer left", "camera", st.name, "viewer", id, "state", cs.String())
 			}
 		}

@@ -1,0 +1,157 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestDefaultIsValid(t *testing.T) {
+	c := Default()
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if c.HTTP.Listen != "127.0.0.1:8080" || c.NATS.Listen != "127.0.0.1:4222" || c.NATS.URL != "" {
+		t.Errorf("defaults must bind to localhost with embedded NATS: %+v %+v", c.HTTP, c.NATS)
+	}
+	if len(c.Cameras) != 1 || c.Cameras[0].Source != "demo" || c.Cameras[0].Detect.Preset != "live" {
+		t.Errorf("default cameras: %+v", c.Cameras)
+	}
+}
+
+func TestExampleFileLoads(t *testing.T) {
+	c, err := Load(filepath.Join("..", "veil.example.yml"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Cameras) < 2 {
+		t.Fatalf("example lists %d cameras", len(c.Cameras))
+	}
+}
+
+func TestLoad(t *testing.T) {
+	file := `
+log_level: debug
+http:
+  listen: 127.0.0.1:9000
+cameras:
+  - name: door
+    source: demo
+    fps: 5
+    max_latency: 800ms
+    detect:
+      preset: thorough
+      plates: false
+      face_passes: "0,2:4"
+      style: blur
+    zones:
+      - [[0, 0], [0.5, 0], [0.5, 0.2]]
+  - name: street
+    source: rtsp://user:secret@10.0.0.7/stream1
+`
+	dir := t.TempDir()
+	p := filepath.Join(dir, "veil.yml")
+	if err := os.WriteFile(p, []byte(file), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(p, []string{"VEIL_HTTP_LISTEN=127.0.0.1:9100", "VEIL_CAMERAS_STREET_SOURCE=rtsp://10.0.0.8/s", "PATH=/bin", "VEIL_DATA=/x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.LogLevel != "debug" || c.HTTP.Listen != "127.0.0.1:9100" {
+		t.Errorf("file then env: got %q %q", c.LogLevel, c.HTTP.Listen)
+	}
+	door, street := c.Cameras[0], c.Cameras[1]
+	if door.FPS != 5 || door.MaxLatency != 800*time.Millisecond || door.BitrateKbps != 1500 {
+		t.Errorf("door: fields or defaults wrong: %+v", door)
+	}
+	d := door.Detect.Config
+	if d.Plates || !d.Faces || !d.UltraFace || len(d.FacePasses) != 2 || d.FacePasses[1].MaxTiles != 4 || d.Style.String() != "blur" {
+		t.Errorf("door detect: preset thorough with overrides, got %+v", d)
+	}
+	if len(door.Zones) != 1 || door.Zones[0][1] != [2]float64{0.5, 0} {
+		t.Errorf("zones: %v", door.Zones)
+	}
+	if street.Source != "rtsp://10.0.0.8/s" || street.Detect.Preset != "live" || street.Detect.Config.UltraFace {
+		t.Errorf("street: env source and live preset expected: %+v", street)
+	}
+}
+
+// Every bad config names the field at fault.
+func TestValidationNamesField(t *testing.T) {
+	cases := []struct {
+		name, yaml string
+		env        []string
+		want       string
+	}{
+		{"unknown field", "cameras:\n  - name: a\n    source: demo\n    colour: red\n", nil, "colour"},
+		{"bad yaml", "cameras: [", nil, "yaml"},
+		{"no cameras", "cameras: []\n", nil, "cameras: none"},
+		{"cameras not a list", "cameras: 3\n", nil, "must be a list"},
+		{"bad name", "cameras:\n  - name: A B\n    source: demo\n", nil, "name"},
+		{"duplicate", "cameras:\n  - {name: a, source: demo}\n  - {name: a, source: demo}\n", nil, "used twice"},
+		{"missing file", "cameras:\n  - {name: a, source: /nope.avi}\n", nil, "source"},
+		{"scheme", "cameras:\n  - {name: a, source: 'ftp://x/y'}\n", nil, "scheme"},
+		{"odd size", "cameras:\n  - {name: a, source: demo, width: 641, height: 480}\n", nil, "width"},
+		{"one size", "cameras:\n  - {name: a, source: demo, width: 640}\n", nil, "both"},
+		{"fps", "cameras:\n  - {name: a, source: demo, fps: -1}\n", nil, "fps"},
+		{"bitrate", "cameras:\n  - {name: a, source: demo, bitrate_kbps: 1}\n", nil, "bitrate_kbps"},
+		{"latency", "cameras:\n  - {name: a, source: demo, max_latency: 1ms}\n", nil, "max_latency"},
+		{"latency type", "cameras:\n  - {name: a, source: demo, max_latency: soon}\n", nil, "max_latency"},
+		{"zone points", "cameras:\n  - {name: a, source: demo, zones: [[[0,0],[1,1]]]}\n", nil, "zones[0]"},
+		{"zone range", "cameras:\n  - {name: a, source: demo, zones: [[[0,0],[2,1],[0,1]]]}\n", nil, "outside"},
+		{"preset", "cameras:\n  - {name: a, source: demo, detect: {preset: fast}}\n", nil, "preset"},
+		{"passes", "cameras:\n  - {name: a, source: demo, detect: {face_passes: 'x'}}\n", nil, "face_passes"},
+		{"threshold", "cameras:\n  - {name: a, source: demo, detect: {face_threshold: 2}}\n", nil, "threshold"},
+		{"nothing redacted", "cameras:\n  - {name: a, source: demo, detect: {faces: false, plates: false}}\n", nil, "nothing would be redacted"},
+		{"style", "cameras:\n  - {name: a, source: demo, detect: {style: swirl}}\n", nil, "style"},
+		{"listen", "http:\n  listen: localhost\n", nil, "http.listen"},
+		{"log level", "log_level: loud\n", nil, "log_level"},
+		{"nats url", "nats:\n  url: http://x\n", nil, "nats.url"},
+		{"env listen", "", []string{"VEIL_HTTP_LISTEN=nope"}, "http.listen"},
+		{"env camera", "", []string{"VEIL_CAMERAS_GHOST_SOURCE=demo"}, "no camera named ghost"},
+		{"env field", "", []string{"VEIL_CAMERAS_DEMO_COLOUR=red"}, "unknown field"},
+		{"env bool", "", []string{"VEIL_NATS_DISABLED=perhaps"}, "VEIL_NATS_DISABLED"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p := ""
+			if tc.yaml != "" {
+				p = filepath.Join(t.TempDir(), "veil.yml")
+				if err := os.WriteFile(p, []byte(tc.yaml), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			_, err := Load(p, tc.env)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want an error naming %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestEnvCameraSource(t *testing.T) {
+	c, err := Load("", []string{"VEIL_CAMERA_SOURCE=rtsp://cam.local/1", "VEIL_NATS_DISABLED=true"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Cameras[0].Source != "rtsp://cam.local/1" || !c.NATS.Disabled {
+		t.Errorf("got %+v %+v", c.Cameras[0], c.NATS)
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add([]byte("cameras:\n  - {name: a, source: demo, zones: [[[0,0],[1,0],[0,1]]]}\n"))
+	f.Add([]byte("http: {listen: '127.0.0.1:1'}\nnats: {url: 'nats://x:1'}\n"))
+	f.Add([]byte("cameras:\n  - name: a\n    detect: {preset: thorough, face_passes: '0,2:12'}\n"))
+	f.Add([]byte("&a [*a, *a]"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		c := Default()
+		if err := Parse(b, &c); err != nil {
+			return
+		}
+		_ = c.Validate() // must not panic, whatever the file says
+	})
+}
