@@ -520,6 +520,9 @@ func (s *Server) newViewer(ctx context.Context, offer string, st *Stream) (*view
 
 // patch adds trickled ICE candidates (application/trickle-ice-sdpfrag).
 func (s *Server) patch(w http.ResponseWriter, r *http.Request, st *Stream, session string) error {
+	if r.Header.Get("If-Match") == "*" {
+		return errorf(http.StatusUnprocessableEntity, "ICE restart is not supported: DELETE this session and POST a new offer")
+	}
 	frag, err := readBody(r, "application/trickle-ice-sdpfrag")
 	if err != nil {
 		return err

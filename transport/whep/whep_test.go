@@ -220,6 +220,19 @@ func TestBadRequests(t *testing.T) {
 			t.Errorf("second viewer over the limit: %d %q", res.StatusCode, body)
 		}
 	})
+	t.Run("ice restart", func(t *testing.T) {
+		req, _ := http.NewRequest(http.MethodPatch, hs.URL+"/whep/cam/abc", strings.NewReader("a=ice-ufrag:x\r\n"))
+		req.Header.Set("Content-Type", "application/trickle-ice-sdpfrag")
+		req.Header.Set("If-Match", "*")
+		res, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusUnprocessableEntity {
+			t.Errorf("ICE restart: %d, want 422 (RFC 9725: restarts not supported)", res.StatusCode)
+		}
+	})
 	t.Run("options", func(t *testing.T) {
 		res, _ := do(t, http.MethodOptions, hs.URL+"/whep/cam", "", "")
 		if res.StatusCode != http.StatusNoContent || res.Header.Get("Accept-Post") != "application/sdp" || res.Header.Get("Access-Control-Allow-Origin") != "*" {
