@@ -6,6 +6,7 @@ import (
 	"context"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"gocv.io/x/gocv"
 
@@ -37,6 +38,24 @@ func TestNoMatLeaks(t *testing.T) {
 	// Failure paths must not leak either.
 	if _, err := pipeline.RedactImageFile(context.Background(), eng, filepath.Join(dir, "missing.jpg"), filepath.Join(dir, "b.jpg")); err == nil {
 		t.Fatal("want an error for a missing input")
+	}
+	if after := gocv.MatProfile.Count(); after != before {
+		t.Errorf("Mat count %d before, %d after: leaked %d", before, after, after-before)
+	}
+}
+
+// TestCameraNoMatLeaks runs a live camera (scaling, zones, late drops and a
+// source reopen at the end of the file) and stops it: every Mat is closed.
+func TestCameraNoMatLeaks(t *testing.T) {
+	before := gocv.MatProfile.Count()
+	cfg := cameraConfig(shortClip(t, 15))
+	cfg.Width, cfg.Height = 320, 240
+	cfg.Zones = [][][2]float64{{{0, 0}, {0.2, 0}, {0.2, 0.2}}}
+	cam, out, stop := runCamera(t, cfg)
+	waitFor(t, "the clip to loop", 30*time.Second, func() bool { return cam.Status().Captured > 20 })
+	stop()
+	if len(out.get()) == 0 {
+		t.Fatal("no samples")
 	}
 	if after := gocv.MatProfile.Count(); after != before {
 		t.Errorf("Mat count %d before, %d after: leaked %d", before, after, after-before)

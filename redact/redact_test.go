@@ -155,3 +155,39 @@ func BenchmarkRedact720p(b *testing.B) {
 		})
 	}
 }
+
+// Privacy zones are filled black; the rest is untouched; scaling keeps the
+// frame a redacted Frame of the asked size.
+func TestMaskPolygonsAndScale(t *testing.T) {
+	raw := gocv.NewMatWithSizeFromScalar(gocv.NewScalar(200, 150, 100, 0), 100, 200, gocv.MatTypeCV8UC3)
+	r := New(Pixelate)
+	defer r.Close()
+	f, err := r.Apply(raw, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	f.MaskPolygons([][]image.Point{{{0, 0}, {50, 0}, {50, 50}, {0, 50}}, {{1, 1}, {2, 2}}}) // the second is not a polygon
+	m := f.Mat()
+	if v := m.GetVecbAt(10, 10); v[0] != 0 || v[1] != 0 || v[2] != 0 {
+		t.Errorf("inside the zone: %v, want black", v)
+	}
+	if v := m.GetVecbAt(80, 150); v[0] != 200 || v[1] != 150 || v[2] != 100 {
+		t.Errorf("outside the zone: %v, want unchanged", v)
+	}
+	if f.Regions() != 1 {
+		t.Errorf("regions %d, want 1", f.Regions())
+	}
+	dst := gocv.NewMat()
+	defer dst.Close()
+	s, err := f.ScaleInto(dst, 100, 50)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sm := s.Mat(); sm.Cols() != 100 || sm.Rows() != 50 {
+		t.Errorf("scaled to %dx%d", sm.Cols(), sm.Rows())
+	}
+	if _, err := f.ScaleInto(dst, 0, 50); err == nil {
+		t.Error("a zero size must be an error, not an OpenCV abort")
+	}
+}

@@ -1,0 +1,169 @@
+package pipeline_test
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/veil-gateway/veil/internal/testenv"
+	"github.com/veil-gateway/veil/models"
+	"github.com/veil-gateway/veil/pipeline"
+	"github.com/veil-gateway/veil/transport/media"
+)
+
+// collector is a SampleWriter that keeps what it gets.
+type collector struct {
+	mu      sync.Mutex
+	samples []media.Sample
+}
+
+func (c *collector) WriteSample(s media.Sample) {
+	c.mu.Lock()
+	c.samples = append(c.samples, s)
+	c.mu.Unlock()
+}
+
+func (c *collector) get() []media.Sample {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]media.Sample(nil), c.samples...)
+}
+
+func cameraConfig(source string) pipeline.CameraConfig {
+	return pipeline.CameraConfig{Name: "test", Source: source, Engine: fastConfig(), BitrateKbps: 800, MaxLatency: 2 * time.Second, Hold: 3}
+}
+
+// startCamera runs a camera until the test ends.
+func startCamera(t *testing.T, cfg pipeline.CameraConfig) (*pipeline.Camera, *collector) {
+	cam, out, _ := runCamera(t, cfg)
+	return cam, out
+}
+
+// runCamera runs a camera until stop is called or the test ends.
+func runCamera(t *testing.T, cfg pipeline.CameraConfig) (*pipeline.Camera, *collector, func()) {
+	t.Helper()
+	out := &collector{}
+	cam, err := pipeline.NewCamera(cfg, models.Open(testenv.Models(t)), out, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { cam.Run(ctx); close(done) }()
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case <-done:
+			case <-time.After(10 * time.Second):
+				t.Error("camera did not stop")
+			}
+			if s := cam.Status(); s.State != pipeline.StateStopped {
+				t.Errorf("state after stop: %s", s.State)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return cam, out, stop
+}
+
+func waitFor(t *testing.T, what string, timeout time.Duration, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// A file plays like a camera: paced at its frame rate, encoded from a
+// keyframe on, with capture times and sequence numbers in order; a
+// keyframe request is honoured.
+func TestCameraStreams(t *testing.T) {
+	cfg := cameraConfig(testenv.Data(t, "video/vtest.avi"))
+	cfg.Width, cfg.Height = 384, 288
+	cam, out := startCamera(t, cfg)
+	waitFor(t, "10 samples", 30*time.Second, func() bool { return len(out.get()) >= 10 })
+	n := len(out.get())
+	cam.RequestKeyframe()
+	waitFor(t, "samples after the keyframe request", 10*time.Second, func() bool { return len(out.get()) >= n+3 })
+	got := out.get()
+	if !got[0].Key {
+		t.Error("the first sample must be a keyframe")
+	}
+	key := false
+	for i, s := range got {
+		if len(s.Data) == 0 || s.Duration <= 0 {
+			t.Fatalf("sample %d empty: %+v", i, s)
+		}
+		if i > 0 && (s.Seq != got[i-1].Seq+1 || !s.Capture.After(got[i-1].Capture)) {
+			t.Fatalf("sample %d out of order: seq %d after %d", i, s.Seq, got[i-1].Seq)
+		}
+		if i >= n && i <= n+1 && s.Key {
+			key = true
+		}
+	}
+	if !key {
+		t.Error("no keyframe right after RequestKeyframe")
+	}
+	st := cam.Status()
+	if st.State != pipeline.StateRunning || st.Width != 384 || st.Height != 288 || st.SourceFPS != 10 {
+		t.Errorf("status: %+v", st)
+	}
+	if st.Captured < st.Encoded || st.Encoded < uint64(len(got)) {
+		t.Errorf("counters: captured %d, encoded %d, samples %d", st.Captured, st.Encoded, len(got))
+	}
+	// Paced: 10 fps, so about as many frames captured as tenths of a second passed.
+	if span := got[len(got)-1].Capture.Sub(got[0].Capture); span < time.Duration(len(got)-1)*90*time.Millisecond {
+		t.Errorf("%d samples captured within %v: the file is not paced at 10 fps", len(got), span)
+	}
+}
+
+// Fail closed: a frame redacted later than max latency is dropped, never
+// sent.
+func TestCameraDropsLateFrames(t *testing.T) {
+	cfg := cameraConfig(testenv.Data(t, "video/vtest.avi"))
+	cfg.Engine = pipeline.DefaultConfig() // ~1 s a frame on two cores
+	cfg.MaxLatency = 50 * time.Millisecond
+	cam, out := startCamera(t, cfg)
+	waitFor(t, "late frames", 60*time.Second, func() bool { return cam.Status().Late >= 2 })
+	if n := len(out.get()); n != 0 {
+		t.Errorf("%d samples sent although every frame was late", n)
+	}
+	if st := cam.Status(); st.Encoded != 0 {
+		t.Errorf("encoded %d late frames", st.Encoded)
+	}
+}
+
+// A source that cannot be opened is retried with backoff; the camera says
+// why, and stops cleanly.
+func TestCameraRetriesMissingSource(t *testing.T) {
+	cam, out := startCamera(t, cameraConfig("/nonexistent/cam.avi"))
+	waitFor(t, "two reconnects", 10*time.Second, func() bool { return cam.Status().Reconnects >= 2 })
+	st := cam.Status()
+	if st.State != pipeline.StateReconnecting || !strings.Contains(st.Error, "/nonexistent/cam.avi") {
+		t.Errorf("status: state %s, error %q", st.State, st.Error)
+	}
+	if len(out.get()) != 0 {
+		t.Error("samples from a missing source")
+	}
+}
+
+func TestRedactedSource(t *testing.T) {
+	for in, want := range map[string]string{
+		"rtsp://admin:hunter2@10.0.0.1/s": "rtsp://admin:xxxxx@10.0.0.1/s",
+		"rtsp://10.0.0.1/s":               "rtsp://10.0.0.1/s",
+		"demo":                            "demo",
+		"/dev/video0":                     "/dev/video0",
+	} {
+		if got := pipeline.Redacted(in); got != want {
+			t.Errorf("Redacted(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
