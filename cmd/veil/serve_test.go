@@ -125,7 +125,7 @@ func TestServeBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	faces := camera("faces", clip.Path)
-	faces.Detect.Config.Plates = false // the clip has no plates; spare the two cores
+	faces.Detect.Config.Plates = false                                    // the clip has no plates; spare the two cores
 	faces.Zones = []config.Zone{{{0.9, 0.9}, {1, 0.9}, {1, 1}, {0.9, 1}}} // a privacy zone: bottom-right corner
 	cfg := testConfig(t, camera("demo", "demo"), faces)
 	g, base := startGateway(t, cfg)
