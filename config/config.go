@@ -66,6 +66,90 @@ type Camera struct {
 	BitrateKbps int           `yaml:"bitrate_kbps"` // VP8 target
 	MaxLatency  time.Duration `yaml:"max_latency"`  // a frame older than this when redacted is dropped
 	Hold        int           `yaml:"hold"`         // frames a region stays redacted after it was last seen
+	Count       Count         `yaml:"count"`
+}
+
+// Count configures anonymous counting of people and vehicles on a camera.
+type Count struct {
+	Enabled bool `yaml:"enabled"`
+	// Every runs the people/vehicle detector on every Nth frame the camera
+	// processes (1: all); tracks are predicted in between.
+	Every        int           `yaml:"every"`
+	Threshold    float32       `yaml:"threshold"` // Yolo-Fastest score
+	Passes       string        `yaml:"passes"`    // zoom[:maxtiles],... (Yolo's input is 320x320)
+	Lines        []CountLine   `yaml:"lines"`
+	Zones        []CountZone   `yaml:"zones"`
+	PublishEvery time.Duration `yaml:"publish_every"` // veil.<camera>.counts period
+}
+
+// CountLine is a directed segment in fractions of the frame; "in" is a
+// crossing from the left of A->B to its right (image coordinates, y down).
+type CountLine struct {
+	Name string     `yaml:"name"`
+	A    [2]float64 `yaml:"a"`
+	B    [2]float64 `yaml:"b"`
+}
+
+// CountZone is a polygon in fractions of the frame whose occupancy is
+// reported.
+type CountZone struct {
+	Name    string `yaml:"name"`
+	Polygon Zone   `yaml:"polygon"`
+}
+
+// Validate checks the counting settings.
+func (c Count) Validate() error {
+	if !c.Enabled {
+		return nil
+	}
+	switch {
+	case c.Every < 1 || c.Every > 100:
+		return fmt.Errorf("count.every %d: want 1-100", c.Every)
+	case c.Threshold <= 0 || c.Threshold >= 1:
+		return fmt.Errorf("count.threshold %v: want (0,1)", c.Threshold)
+	case c.PublishEvery < time.Second || c.PublishEvery > time.Hour:
+		return fmt.Errorf("count.publish_every %v: want 1s-1h", c.PublishEvery)
+	}
+	if _, err := pipeline.ParsePasses(c.Passes); err != nil {
+		return fmt.Errorf("count.passes: %w", err)
+	}
+	names := map[string]bool{}
+	for i, l := range c.Lines {
+		if !nameRE.MatchString(l.Name) || names[l.Name] {
+			return fmt.Errorf("count.lines[%d]: name %q must be unique, 1-63 of a-z, 0-9, '-', '_'", i, l.Name)
+		}
+		names[l.Name] = true
+		for _, p := range [][2]float64{l.A, l.B} {
+			if !(p[0] >= 0 && p[0] <= 1 && p[1] >= 0 && p[1] <= 1) {
+				return fmt.Errorf("count.lines[%d] (%s): point %v outside [0,1] (fractions of the frame)", i, l.Name, p)
+			}
+		}
+		if l.A == l.B {
+			return fmt.Errorf("count.lines[%d] (%s): a and b are the same point", i, l.Name)
+		}
+	}
+	for i, z := range c.Zones {
+		if !nameRE.MatchString(z.Name) || names[z.Name] {
+			return fmt.Errorf("count.zones[%d]: name %q must be unique (among lines too), 1-63 of a-z, 0-9, '-', '_'", i, z.Name)
+		}
+		names[z.Name] = true
+		if err := validPolygon(z.Polygon); err != nil {
+			return fmt.Errorf("count.zones[%d] (%s): %w", i, z.Name, err)
+		}
+	}
+	return nil
+}
+
+func validPolygon(z Zone) error {
+	if len(z) < 3 || len(z) > 64 {
+		return fmt.Errorf("%d points, want 3-64", len(z))
+	}
+	for _, p := range z {
+		if !(p[0] >= 0 && p[0] <= 1 && p[1] >= 0 && p[1] <= 1) {
+			return fmt.Errorf("point %v outside [0,1] (zones are fractions of the frame)", p)
+		}
+	}
+	return nil
 }
 
 // Zone is a polygon in frame coordinates scaled to [0,1], always masked.
@@ -230,7 +314,8 @@ func Default() Config {
 // DefaultCamera is what every camera starts from.
 func DefaultCamera() Camera {
 	d, _ := Preset("live")
-	return Camera{Detect: Detect{Preset: "live", Config: d}, BitrateKbps: 1500, MaxLatency: 2 * time.Second, Hold: 5}
+	return Camera{Detect: Detect{Preset: "live", Config: d}, BitrateKbps: 1500, MaxLatency: 2 * time.Second, Hold: 5,
+		Count: Count{Enabled: true, Every: 1, Threshold: 0.3, Passes: "0,1:15", PublishEvery: 10 * time.Second}}
 }
 
 // Load reads path (may be ""), applies env (VEIL_* variables, as os.Environ
@@ -429,16 +514,11 @@ func (c Camera) Validate() error {
 		return fmt.Errorf("hold %d: want 0-300 frames", c.Hold)
 	}
 	for i, z := range c.Zones {
-		if len(z) < 3 || len(z) > 64 {
-			return fmt.Errorf("zones[%d]: %d points, want 3-64", i, len(z))
-		}
-		for _, p := range z {
-			if !(p[0] >= 0 && p[0] <= 1 && p[1] >= 0 && p[1] <= 1) {
-				return fmt.Errorf("zones[%d]: point %v outside [0,1] (zones are fractions of the frame)", i, p)
-			}
+		if err := validPolygon(z); err != nil {
+			return fmt.Errorf("zones[%d]: %w", i, err)
 		}
 	}
-	return nil
+	return c.Count.Validate()
 }
 
 // ValidSource checks a source string without opening it.
@@ -473,4 +553,23 @@ func ValidSource(s string) error {
 		return fmt.Errorf("%q is a directory", s)
 	}
 	return nil
+}
+
+// Strict decoding for the structs inside a camera: an unknown key is an
+// error there too.
+func (c *Count) UnmarshalYAML(n *yaml.Node) error {
+	type plain Count
+	return decodeStrict(n, (*plain)(c))
+}
+
+// UnmarshalYAML decodes strictly.
+func (l *CountLine) UnmarshalYAML(n *yaml.Node) error {
+	type plain CountLine
+	return decodeStrict(n, (*plain)(l))
+}
+
+// UnmarshalYAML decodes strictly.
+func (z *CountZone) UnmarshalYAML(n *yaml.Node) error {
+	type plain CountZone
+	return decodeStrict(n, (*plain)(z))
 }

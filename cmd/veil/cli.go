@@ -20,6 +20,7 @@ Usage:
   veil redact [flags] IN... -o OUT   redact faces and plates in images, directories and videos
   veil eval [flags] GT.csv...        measure redaction recall on annotated sets
   veil serve [-config veil.yml]      run the live gateway: cameras in, redacted WebRTC out
+  veil counts [-nats URL]            print people and vehicle counts published on NATS
   veil version
 
 Run "veil COMMAND -h" for a command's flags.
@@ -46,6 +47,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return cmdEval(ctx, rest, stdout, stderr, log)
 	case "serve":
 		return cmdServe(ctx, rest, stderr)
+	case "counts":
+		return cmdCounts(ctx, rest, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "veil", version)
 		return exitOK
