@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Veil needs to build, run and test. Idempotent:
 # packages already present are not fetched again.
-#   VEIL_WITH_BROWSER=1  also installs Chromium (browser tests).
+#   VEIL_WITH_BROWSER=1  also installs Chromium and gst-rtsp-server (browser
+#                        tests; the RTSP test builds testdata/rtspserver).
 set -euo pipefail
 
 pkgs=(build-essential pkg-config libopencv-dev opencv-data opencv-doc ffmpeg libvpx-dev)
 if [ "${VEIL_WITH_BROWSER:-0}" = 1 ]; then
 	pkgs+=(chromium)
+	# testdata/rtspserver: gst-rtsp-server, multifilesrc and rtpjpegpay
+	# (good), jpegparse (bad), appsink for RTSP over TCP (base).
+	pkgs+=(libgstrtspserver-1.0-dev gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad)
 fi
 
 missing=()
