@@ -12,6 +12,7 @@ import (
 
 	"gocv.io/x/gocv"
 
+	"github.com/veil-gateway/veil/count"
 	"github.com/veil-gateway/veil/detect"
 	"github.com/veil-gateway/veil/models"
 	"github.com/veil-gateway/veil/redact"
@@ -36,6 +37,14 @@ type CameraConfig struct {
 	BitrateKbps   int
 	MaxLatency    time.Duration // a frame older than this once redacted is dropped
 	Hold          int           // frames a region stays redacted after it was last seen
+	// Count, when set, counts people and vehicles; crossings go to Events.
+	Count  *CountConfig
+	Events EventWriter
+}
+
+// EventWriter receives a camera's line crossings. It must not block.
+type EventWriter interface {
+	WriteEvent(count.Event)
 }
 
 // Camera states, as the API and viewer show them.
@@ -74,10 +83,11 @@ type CameraStatus struct {
 // -> redact -> zones -> scale -> VP8 -> SampleWriter. Run drives it;
 // Status and RequestKeyframe are safe from any goroutine.
 type Camera struct {
-	cfg CameraConfig
-	eng *Engine
-	out SampleWriter
-	log *slog.Logger
+	cfg      CameraConfig
+	eng      *Engine
+	counting *Counting // nil without counting
+	out      SampleWriter
+	log      *slog.Logger
 
 	keyframe atomic.Bool
 	mu       sync.Mutex
@@ -98,6 +108,12 @@ func NewCamera(cfg CameraConfig, store *models.Store, out SampleWriter, log *slo
 		return nil, fmt.Errorf("camera %s: %w", cfg.Name, err)
 	}
 	c := &Camera{cfg: cfg, eng: eng, out: out, log: log.With("camera", cfg.Name)}
+	if cfg.Count != nil {
+		if c.counting, err = NewCounting(*cfg.Count, store); err != nil {
+			eng.Close()
+			return nil, fmt.Errorf("camera %s: counting: %w", cfg.Name, err)
+		}
+	}
 	c.st = CameraStatus{Name: cfg.Name, Source: Redacted(cfg.Source), State: StateStarting, Since: time.Now()}
 	return c, nil
 }
@@ -105,6 +121,15 @@ func NewCamera(cfg CameraConfig, store *models.Store, out SampleWriter, log *slo
 // RequestKeyframe makes the next encoded frame a keyframe (a viewer joined
 // or lost packets).
 func (c *Camera) RequestKeyframe() { c.keyframe.Store(true) }
+
+// Counts returns what the camera counted so far; ok is false without
+// counting.
+func (c *Camera) Counts() (snap CountSnapshot, ok bool) {
+	if c.counting == nil {
+		return CountSnapshot{}, false
+	}
+	return c.counting.Snapshot(), true
+}
 
 // Status returns a snapshot.
 func (c *Camera) Status() CameraStatus {
@@ -144,6 +169,9 @@ const (
 // with backoff when it fails. It closes the camera's detectors on return.
 func (c *Camera) Run(ctx context.Context) error {
 	defer c.eng.Close()
+	if c.counting != nil {
+		defer c.counting.Close()
+	}
 	defer c.setState(StateStopped, nil)
 	backoff := minBackoff
 	for first := true; ; first = false {
@@ -284,6 +312,7 @@ type worker struct {
 	fpsAvg   float64
 	started  bool
 	srcFPS   float64
+	origin   time.Time // capture time of the session's first encoded frame
 	warnedAt time.Time
 }
 
@@ -342,6 +371,19 @@ func (w *worker) process(f captured) (gocv.Mat, error) {
 		w.started = true
 		c.setState(StateRunning, nil)
 	}
+	if c.counting != nil {
+		// Counting reads the frame and keeps only numbers; a failure here
+		// costs counts, never redaction.
+		events, err := c.counting.Process(f.mat, f.at)
+		if err != nil {
+			w.warn("counting failed", err)
+		}
+		if c.cfg.Events != nil {
+			for _, e := range events {
+				c.cfg.Events.WriteEvent(e)
+			}
+		}
+	}
 	var t Timings
 	bounds := image.Rect(0, 0, f.mat.Cols(), f.mat.Rows())
 	dets, detErr := c.eng.Detect(f.mat, &t)
@@ -382,7 +424,10 @@ func (w *worker) process(f captured) (gocv.Mat, error) {
 	if c.keyframe.Swap(false) {
 		w.sink.RequestKeyframe()
 	}
-	s, err := w.sink.Encode(out)
+	if w.origin.IsZero() {
+		w.origin = f.at
+	}
+	s, err := w.sink.EncodeAt(out, f.at.Sub(w.origin))
 	if err != nil {
 		return frame.Release(), fmt.Errorf("encoder: %w", err)
 	}

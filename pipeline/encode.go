@@ -33,8 +33,16 @@ func NewVP8Sink(w, h, fps, kbps, threads int) (*VP8Sink, error) {
 // RequestKeyframe makes the next frame a keyframe (a viewer joined, a PLI).
 func (s *VP8Sink) RequestKeyframe() { s.forceKey = true }
 
-// Encode converts f to I420 and encodes it. The sample's Data is a copy.
+// Encode converts f to I420 and encodes it as the next frame at the
+// configured rate. The sample's Data is a copy.
 func (s *VP8Sink) Encode(f *redact.Frame) (media.Sample, error) {
+	return s.EncodeAt(f, -1)
+}
+
+// EncodeAt encodes f shown at time at (from the stream's start; negative:
+// the next frame at the configured rate). Rate control follows the real
+// timing, so slow output does not starve each frame of bits.
+func (s *VP8Sink) EncodeAt(f *redact.Frame, at time.Duration) (media.Sample, error) {
 	m := f.Mat()
 	if m.Empty() || m.Cols() != s.w || m.Rows() != s.h || m.Type() != gocv.MatTypeCV8UC3 {
 		return media.Sample{}, fmt.Errorf("vp8 sink: frame is %dx%d type %v, want %dx%d BGR", m.Cols(), m.Rows(), m.Type(), s.w, s.h)
@@ -44,7 +52,13 @@ func (s *VP8Sink) Encode(f *redact.Frame) (media.Sample, error) {
 	if err != nil {
 		return media.Sample{}, fmt.Errorf("vp8 sink: %w", err)
 	}
-	data, key, err := s.enc.Encode(i420, s.forceKey)
+	var data []byte
+	var key bool
+	if at < 0 {
+		data, key, err = s.enc.Encode(i420, s.forceKey)
+	} else {
+		data, key, err = s.enc.EncodeAt(i420, at, s.forceKey)
+	}
 	if err != nil {
 		return media.Sample{}, err
 	}

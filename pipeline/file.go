@@ -54,7 +54,7 @@ func (s *stageTotals) perFrame(n int) StageMs {
 	return StageMs{Decode: ms(s.decode), Faces: ms(s.Faces), Vehicles: ms(s.Vehicles), Plates: ms(s.Plates), Track: ms(s.track), Redact: ms(s.Redact), Encode: ms(s.encode), Total: ms(s.total)}
 }
 
-func count(st *Stats, dets []detect.Detection) {
+func tally(st *Stats, dets []detect.Detection) {
 	for _, d := range dets {
 		switch d.Class {
 		case detect.Face:
@@ -142,7 +142,7 @@ func RedactImageFile(ctx context.Context, eng *Engine, in, out string) (Stats, e
 	tot.encode = time.Since(encStart)
 	tot.total = time.Since(start)
 	st.Frames = 1
-	count(&st, dets)
+	tally(&st, dets)
 	st.MsPerFrame = tot.perFrame(1)
 	return st, nil
 }
@@ -311,7 +311,7 @@ func redactStream(ctx context.Context, eng *Engine, src *VideoFile, w Sink, info
 			free <- d.mat
 			return st, fmt.Errorf("frame %d: %w", st.Frames, err)
 		}
-		count(&st, dets)
+		tally(&st, dets)
 		if hold != nil {
 			t0 := time.Now()
 			n := len(dets)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/veil-gateway/veil/config"
+	"github.com/veil-gateway/veil/count"
 	"github.com/veil-gateway/veil/models"
 	"github.com/veil-gateway/veil/pipeline"
 	"github.com/veil-gateway/veil/transport/natsbus"
@@ -80,14 +81,60 @@ type gateway struct {
 	streams []*whep.Stream
 	whep    *whep.Server
 	bus     *natsbus.Bus
+	outbox  *natsbus.Outbox // counts and events, persisted in JetStream
 	ln      net.Listener
+	started time.Time
+
+	statusMu  sync.Mutex
+	statusSeq map[string]uint64
+}
+
+// countConfig turns a camera's count settings into the pipeline's.
+func countConfig(c config.Count) (*pipeline.CountConfig, error) {
+	passes, err := pipeline.ParsePasses(c.Passes)
+	if err != nil {
+		return nil, err
+	}
+	pt := func(p [2]float64) count.Point { return count.Point{X: p[0], Y: p[1]} }
+	out := &pipeline.CountConfig{Every: c.Every, Threshold: c.Threshold, Passes: passes}
+	for _, l := range c.Lines {
+		out.Lines = append(out.Lines, count.Line{Name: l.Name, A: pt(l.A), B: pt(l.B)})
+	}
+	for _, z := range c.Zones {
+		poly := make([]count.Point, len(z.Polygon))
+		for i, p := range z.Polygon {
+			poly[i] = pt(p)
+		}
+		out.Zones = append(out.Zones, count.Zone{Name: z.Name, Polygon: poly})
+	}
+	return out, nil
+}
+
+// eventSink publishes one camera's crossings (never blocks: the outbox
+// queues).
+type eventSink struct {
+	g      *gateway
+	camera string
+}
+
+func (e eventSink) WriteEvent(ev count.Event) {
+	if e.g.outbox == nil {
+		return
+	}
+	err := e.g.outbox.Enqueue(natsbus.EventsSubject(e.camera), func(seq uint64) any {
+		return natsbus.Event{Schema: natsbus.SchemaEvent, Camera: e.camera, Seq: seq, Time: ev.Time.UTC(),
+			Type: "crossing", Line: ev.Line, Class: ev.Class, Direction: ev.Direction}
+	})
+	if err != nil {
+		e.g.log.Warn("event not queued", "camera", e.camera, "err", err)
+	}
 }
 
 func newGateway(cfg config.Config, log *slog.Logger) (*gateway, error) {
 	if os.Getenv("OPENCV_FFMPEG_CAPTURE_OPTIONS") == "" {
 		os.Setenv("OPENCV_FFMPEG_CAPTURE_OPTIONS", pipeline.CaptureEnv) // before any capture opens
 	}
-	g := &gateway{cfg: cfg, log: log}
+	g := &gateway{cfg: cfg, log: log, started: time.Now(), statusSeq: map[string]uint64{}}
 	ok := false
 	defer func() {
 		if !ok {
@@ -110,11 +157,18 @@ func newGateway(cfg config.Config, log *slog.Logger) (*gateway, error) {
 		for i, z := range cc.Zones {
 			zones[i] = z
 		}
-		cam, err = pipeline.NewCamera(pipeline.CameraConfig{
+		pc := pipeline.CameraConfig{
 			Name: cc.Name, Source: cc.Source, Engine: cc.Detect.Config, Zones: zones,
 			Width: cc.Width, Height: cc.Height, FPS: cc.FPS, BitrateKbps: cc.BitrateKbps,
 			MaxLatency: cc.MaxLatency, Hold: cc.Hold,
-		}, store, st, log)
+		}
+		if cc.Count.Enabled {
+			if pc.Count, err = countConfig(cc.Count); err != nil {
+				return nil, fmt.Errorf("camera %s: %w", cc.Name, err)
+			}
+			pc.Events = eventSink{g, cc.Name}
+		}
+		cam, err = pipeline.NewCamera(pc, store, st, log)
 		if err != nil {
 			return nil, err
 		}
@@ -125,6 +179,7 @@ func newGateway(cfg config.Config, log *slog.Logger) (*gateway, error) {
 		if g.bus, err = natsbus.Start(natsbus.Options{URL: cfg.NATS.URL, Creds: cfg.NATS.Creds, TLSCA: cfg.NATS.TLSCA, Listen: cfg.NATS.Listen, StoreDir: cfg.NATS.StoreDir}, log); err != nil {
 			return nil, err
 		}
+		g.outbox = natsbus.NewOutbox(g.bus.Conn(), log)
 	}
 	if g.ln, err = net.Listen("tcp", cfg.HTTP.Listen); err != nil {
 		return nil, fmt.Errorf("http.listen: %w (set http.listen or VEIL_HTTP_LISTEN)", err)
@@ -138,6 +193,11 @@ type apiCamera struct {
 	pipeline.CameraStatus
 	whep.ViewerStats
 	WHEPURL string `json:"whep_url"`
+	// Counting: what was counted, and the configured lines and zones (in
+	// fractions of the frame) for the viewer to draw.
+	Counts     *pipeline.CountSnapshot `json:"counts,omitempty"`
+	CountLines []config.CountLine      `json:"count_lines,omitempty"`
+	CountZones []config.CountZone      `json:"count_zones,omitempty"`
 }
 
 func (g *gateway) cameras() any {
@@ -145,6 +205,10 @@ func (g *gateway) cameras() any {
 	for i, c := range g.cams {
 		s := c.Status()
 		out[i] = apiCamera{CameraStatus: s, ViewerStats: g.streams[i].Stats(), WHEPURL: "/whep/" + s.Name}
+		if snap, ok := c.Counts(); ok {
+			out[i].Counts = &snap
+			out[i].CountLines, out[i].CountZones = g.cfg.Cameras[i].Count.Lines, g.cfg.Cameras[i].Count.Zones
+		}
 	}
 	return out
 }
@@ -169,6 +233,12 @@ func (g *gateway) run(ctx context.Context) error {
 	g.log.Info("veil serving", "viewer", "http://"+g.ln.Addr().String()+"/", "cameras", len(g.cams), "nats", g.natsURL())
 	if g.bus != nil {
 		wg.Go(func() { g.publishStatus(ctx) })
+		wg.Go(func() { g.outbox.Run(ctx) })
+		for i, c := range g.cams {
+			if cc := g.cfg.Cameras[i]; cc.Count.Enabled {
+				wg.Go(func() { g.publishCounts(ctx, c, cc.Count.PublishEvery) })
+			}
+		}
 	}
 	var err error
 	select {
@@ -206,13 +276,64 @@ func (g *gateway) publishStatus(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			for _, c := range g.cams {
-				s := c.Status()
-				if err := g.bus.PublishJSON("veil."+s.Name+".status", s); err != nil {
-					g.log.Debug("status publish failed", "camera", s.Name, "err", err)
+			for _, c := range g.cameras().([]apiCamera) {
+				g.statusMu.Lock()
+				g.statusSeq[c.Name]++
+				seq := g.statusSeq[c.Name]
+				g.statusMu.Unlock()
+				c.Counts, c.CountLines, c.CountZones = nil, nil, nil // counts have their own subject
+				msg := natsbus.Status{Schema: natsbus.SchemaStatus, Camera: c.Name, Seq: seq, Time: time.Now().UTC(), Status: c}
+				if err := g.bus.PublishJSON(natsbus.StatusSubject(c.Name), msg); err != nil {
+					g.log.Debug("status publish failed", "camera", c.Name, "err", err)
 				}
 			}
 		}
+	}
+}
+
+// publishCounts queues a camera's counts every period (and once more at
+// the end, so the last crossings are in a final aggregate).
+func (g *gateway) publishCounts(ctx context.Context, c *pipeline.Camera, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			g.queueCounts(c)
+			return
+		case <-t.C:
+			g.queueCounts(c)
+		}
+	}
+}
+
+func (g *gateway) queueCounts(c *pipeline.Camera) {
+	snap, ok := c.Counts()
+	if !ok || snap.Since.IsZero() {
+		return // nothing counted yet
+	}
+	st := c.Status()
+	msg := natsbus.Counts{Schema: natsbus.SchemaCounts, Camera: st.Name, Since: snap.Since.UTC(), Objects: snap.Objects,
+		Redacted: natsbus.Redacted{Faces: st.Faces, Plates: st.Plates}, Lines: []natsbus.LineCounts{}, Zones: []natsbus.ZoneCounts{}}
+	for _, l := range snap.Lines {
+		lc := natsbus.LineCounts{Line: l.Line, Classes: map[string]natsbus.InOut{}}
+		for cls, io := range l.Classes {
+			lc.Classes[cls] = natsbus.InOut{In: io.In, Out: io.Out}
+		}
+		msg.Lines = append(msg.Lines, lc)
+	}
+	for _, z := range snap.Zones {
+		msg.Zones = append(msg.Zones, natsbus.ZoneCounts{Zone: z.Zone, Classes: z.Classes})
+	}
+	if msg.Objects == nil {
+		msg.Objects = map[string]int{}
+	}
+	err := g.outbox.Enqueue(natsbus.CountsSubject(st.Name), func(seq uint64) any {
+		msg.Seq, msg.Time = seq, time.Now().UTC()
+		return msg
+	})
+	if err != nil {
+		g.log.Warn("counts not queued", "camera", st.Name, "err", err)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -47,6 +48,14 @@ func camera(name, source string) config.Camera {
 // startGateway runs a gateway until the test ends and returns its base URL.
 func startGateway(t *testing.T, cfg config.Config) (*gateway, string) {
 	t.Helper()
+	g, base, _ := runGateway(t, cfg)
+	return g, base
+}
+
+// runGateway is startGateway with a stop function (the test's end also
+// stops it).
+func runGateway(t *testing.T, cfg config.Config) (*gateway, string, func()) {
+	t.Helper()
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	g, err := newGateway(cfg, log)
 	if err != nil {
@@ -55,18 +64,22 @@ func startGateway(t *testing.T, cfg config.Config) (*gateway, string) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- g.run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("gateway: %v", err)
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("gateway: %v", err)
+				}
+			case <-time.After(20 * time.Second):
+				t.Error("gateway did not stop within 20 s")
 			}
-		case <-time.After(20 * time.Second):
-			t.Error("gateway did not stop within 20 s")
-		}
-	})
-	return g, "http://" + g.ln.Addr().String()
+		})
+	}
+	t.Cleanup(stop)
+	return g, "http://" + g.ln.Addr().String(), stop
 }
 
 type testWriter struct{ t *testing.T }

@@ -51,6 +51,12 @@ func (c *Clip) Source(dir string, i int, dst *gocv.Mat) error {
 // the eval format) into out (MJPEG AVI, high quality), each held for
 // perStill frames at fps, letterboxed below the stamp band.
 func Faces(gtCSV, out string, w, h int, fps float64, perStill int) (*Clip, error) {
+	return FromSet(gtCSV, out, w, h, fps, perStill, 255)
+}
+
+// FromSet is Faces for any annotated set (faces or plates), with at most
+// maxStills stills (at most 255).
+func FromSet(gtCSV, out string, w, h int, fps float64, perStill, maxStills int) (*Clip, error) {
 	f, err := os.Open(gtCSV)
 	if err != nil {
 		return nil, err
@@ -72,8 +78,11 @@ func Faces(gtCSV, out string, w, h int, fps float64, perStill int) (*Clip, error
 		}
 		byFile[b.File] = append(byFile[b.File], b.Rect)
 	}
-	if len(order) > 255 {
-		return nil, fmt.Errorf("testclip: %d stills, at most 255", len(order))
+	if maxStills > 255 {
+		return nil, errors.New("testclip: at most 255 stills")
+	}
+	if len(order) > maxStills {
+		order = order[:maxStills]
 	}
 	vw, err := gocv.VideoWriterFile(out, "MJPG", fps, w, h, true)
 	if err != nil {

@@ -48,17 +48,11 @@ type pending struct {
 	data        []byte
 }
 
-// NewOutbox creates the stream if needed. The stream keeps a week.
-func NewOutbox(ctx context.Context, nc *nats.Conn, log *slog.Logger) (*Outbox, error) {
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return nil, err
-	}
-	o := &Outbox{js: js, log: log, seq: map[string]uint64{}, wake: make(chan struct{}, 1)}
-	if err := o.ensureStream(ctx); err != nil {
-		return nil, err
-	}
-	return o, nil
+// NewOutbox publishes through nc. The stream (kept a week) is created when
+// Run starts, and again whenever a server turns out not to have it.
+func NewOutbox(nc *nats.Conn, log *slog.Logger) *Outbox {
+	js, _ := jetstream.New(nc) // only fails for a nil connection
+	return &Outbox{js: js, log: log, seq: map[string]uint64{}, wake: make(chan struct{}, 1)}
 }
 
 func (o *Outbox) ensureStream(ctx context.Context) error {
@@ -119,6 +113,9 @@ func (o *Outbox) Stats() OutboxStats {
 // message with backoff while the server does not acknowledge it. At the
 // end it tries for up to flushTimeout to send what is left.
 func (o *Outbox) Run(ctx context.Context) {
+	if err := o.ensureStream(ctx); err != nil {
+		o.log.Warn("nats: cannot create the stream yet; will retry", "err", err)
+	}
 	backoff := 100 * time.Millisecond
 	for {
 		o.mu.Lock()

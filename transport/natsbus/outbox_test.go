@@ -78,10 +78,7 @@ func TestOutboxSurvivesOutage(t *testing.T) {
 	defer nc.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	o, err := NewOutbox(ctx, nc, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
+	o := NewOutbox(nc, slog.New(slog.DiscardHandler))
 	go o.Run(ctx)
 	const subj = "veil.cam.events"
 	enqueue := func(n int) {

@@ -23,7 +23,7 @@ static int veil_vp8_open(veil_vp8 *e, int w, int h, int fps, int kbps, int threa
 	cfg.g_w = w;
 	cfg.g_h = h;
 	cfg.g_timebase.num = 1;
-	cfg.g_timebase.den = fps;
+	cfg.g_timebase.den = 1000; // pts in ms: rate control sees the real frame timing
 	cfg.rc_target_bitrate = kbps;
 	cfg.g_threads = threads;
 	cfg.g_lag_in_frames = 0;
@@ -44,7 +44,7 @@ static int veil_vp8_open(veil_vp8 *e, int w, int h, int fps, int kbps, int threa
 
 // veil_vp8_encode encodes one I420 frame and copies the packets into out
 // (cap bytes). It returns the bytes written, or a negative error.
-static int veil_vp8_encode(veil_vp8 *e, unsigned char *i420, long long pts, int force_key, unsigned char *out, int cap, int *key) {
+static int veil_vp8_encode(veil_vp8 *e, unsigned char *i420, long long pts, unsigned long dur, int force_key, unsigned char *out, int cap, int *key) {
 	int ysz = e->w * e->h, csz = ((e->w + 1) / 2) * ((e->h + 1) / 2);
 	e->img.planes[VPX_PLANE_Y] = i420;
 	e->img.planes[VPX_PLANE_U] = i420 + ysz;
@@ -52,7 +52,7 @@ static int veil_vp8_encode(veil_vp8 *e, unsigned char *i420, long long pts, int 
 	e->img.stride[VPX_PLANE_Y] = e->w;
 	e->img.stride[VPX_PLANE_U] = (e->w + 1) / 2;
 	e->img.stride[VPX_PLANE_V] = (e->w + 1) / 2;
-	if (vpx_codec_encode(&e->codec, &e->img, pts, 1, force_key ? VPX_EFLAG_FORCE_KF : 0, VPX_DL_REALTIME)) {
+	if (vpx_codec_encode(&e->codec, &e->img, pts, dur, force_key ? VPX_EFLAG_FORCE_KF : 0, VPX_DL_REALTIME)) {
 		e->img.planes[VPX_PLANE_Y] = e->img.planes[VPX_PLANE_U] = e->img.planes[VPX_PLANE_V] = NULL;
 		return -1;
 	}
@@ -79,6 +79,7 @@ import "C"
 import (
 	"errors"
 	"fmt"
+	"time"
 	"unsafe"
 )
 
@@ -103,7 +104,8 @@ var (
 type Encoder struct {
 	c      *C.veil_vp8
 	cfg    Config
-	pts    int64
+	pts    int64 // of the last frame, ms
+	frames int
 	out    []byte
 	closed bool
 }
@@ -127,23 +129,37 @@ func NewEncoder(cfg Config) (*Encoder, error) {
 	return &Encoder{c: c, cfg: cfg, out: make([]byte, I420Size(cfg.Width, cfg.Height)+64<<10)}, nil
 }
 
-// Encode encodes one I420 frame. forceKey asks for a keyframe (a viewer
-// joined, or sent a PLI). The returned slice is valid until the next call.
+// Encode encodes one I420 frame, as if frames came at the configured rate.
+// forceKey asks for a keyframe (a viewer joined, or sent a PLI). The
+// returned slice is valid until the next call.
 func (e *Encoder) Encode(i420 []byte, forceKey bool) (data []byte, key bool, err error) {
+	return e.EncodeAt(i420, time.Duration(e.pts+int64(1000/e.cfg.FPS))*time.Millisecond, forceKey)
+}
+
+// EncodeAt encodes a frame shown at time at (from any fixed origin). Rate
+// control spends the bitrate over the real timing: a camera whose frames
+// come slower than configured gets more bits per frame, not fewer in all.
+func (e *Encoder) EncodeAt(i420 []byte, at time.Duration, forceKey bool) (data []byte, key bool, err error) {
 	if e.closed {
 		return nil, false, errors.New("vp8: encoder closed")
 	}
 	if len(i420) != I420Size(e.cfg.Width, e.cfg.Height) {
 		return nil, false, fmt.Errorf("%w: %d bytes, want %d", ErrFrame, len(i420), I420Size(e.cfg.Width, e.cfg.Height))
 	}
+	pts := max(at.Milliseconds(), e.pts+1) // strictly increasing
+	dur := pts - e.pts
+	if e.frames == 0 {
+		dur = int64(1000 / e.cfg.FPS)
+	}
 	fk := C.int(0)
 	if forceKey {
 		fk = 1
 	}
 	var k C.int
-	n := C.veil_vp8_encode(e.c, (*C.uchar)(unsafe.Pointer(&i420[0])), C.longlong(e.pts), fk,
+	n := C.veil_vp8_encode(e.c, (*C.uchar)(unsafe.Pointer(&i420[0])), C.longlong(pts), C.ulong(max(1, dur)), fk,
 		(*C.uchar)(unsafe.Pointer(&e.out[0])), C.int(len(e.out)), &k)
-	e.pts++
+	e.pts = pts
+	e.frames++
 	if n < 0 {
 		return nil, false, fmt.Errorf("%w: code %d", ErrEncode, int(n))
 	}

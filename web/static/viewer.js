@@ -29,8 +29,93 @@ class Player {
     this.session = null;
     this.lastFrames = 0;
     this.lastProgress = performance.now();
+    this.svg = this.el.querySelector('.geometry');
+    this.frame = this.el.querySelector('.frame');
+    this.video.addEventListener('loadedmetadata', () => {
+      if (this.video.videoWidth) this.frame.style.aspectRatio = this.video.videoWidth + ' / ' + this.video.videoHeight;
+    });
+    this.geometryKey = '';
+    this.setupDrawing();
     this.watchVideo();
     this.connect();
+  }
+
+  // Counting lines and zones, in fractions of the frame, drawn over the video.
+  drawGeometry(cam) {
+    const key = JSON.stringify([cam.count_lines, cam.count_zones]);
+    if (key === this.geometryKey) return;
+    this.geometryKey = key;
+    this.svg.querySelectorAll('.conf').forEach((n) => n.remove());
+    const ns = 'http://www.w3.org/2000/svg';
+    for (const z of cam.count_zones || []) {
+      const p = document.createElementNS(ns, 'polygon');
+      p.setAttribute('points', z.polygon.map((q) => q.join(',')).join(' '));
+      p.classList.add('conf');
+      this.svg.appendChild(p);
+    }
+    for (const l of cam.count_lines || []) {
+      const e = document.createElementNS(ns, 'line');
+      [['x1', l.a[0]], ['y1', l.a[1]], ['x2', l.b[0]], ['y2', l.b[1]]].forEach(([k, v]) => e.setAttribute(k, v));
+      e.classList.add('conf');
+      this.svg.appendChild(e);
+      const t = document.createElementNS(ns, 'text');
+      t.setAttribute('x', l.b[0]); t.setAttribute('y', l.b[1]);
+      t.textContent = l.name;
+      t.classList.add('conf');
+      this.svg.appendChild(t);
+    }
+  }
+
+  // "draw line": two clicks on the video give a line to paste into veil.yml
+  // (the gateway's config is a file an operator reviews; the page does not
+  // change it).
+  setupDrawing() {
+    const btn = this.el.querySelector('button.draw');
+    const snippet = this.el.querySelector('.snippet');
+    let pts = null;
+    btn.addEventListener('click', () => {
+      pts = [];
+      this.frame.classList.add('drawing');
+      snippet.hidden = false;
+      snippet.textContent = 'click the start of the line, then its end ("in" is a crossing from its left to its right)';
+    });
+    this.frame.addEventListener('click', (ev) => {
+      if (!pts) return;
+      const r = this.video.getBoundingClientRect();
+      const x = Math.min(1, Math.max(0, (ev.clientX - r.left) / r.width));
+      const y = Math.min(1, Math.max(0, (ev.clientY - r.top) / r.height));
+      pts.push([+x.toFixed(3), +y.toFixed(3)]);
+      if (pts.length < 2) return;
+      const ns = 'http://www.w3.org/2000/svg';
+      const e = document.createElementNS(ns, 'line');
+      [['x1', pts[0][0]], ['y1', pts[0][1]], ['x2', pts[1][0]], ['y2', pts[1][1]]].forEach(([k, v]) => e.setAttribute(k, v));
+      e.classList.add('draft');
+      this.svg.querySelectorAll('.draft').forEach((n) => n.remove());
+      this.svg.appendChild(e);
+      snippet.textContent = `# add under cameras: - name: ${this.name} ... count: lines:\n` +
+        `      - {name: line1, a: [${pts[0]}], b: [${pts[1]}]}`;
+      pts = null;
+      this.frame.classList.remove('drawing');
+    });
+  }
+
+  showCounts(cam) {
+    const box = this.el.querySelector('.counts');
+    if (!cam.counts) { box.hidden = true; return; }
+    box.hidden = false;
+    this.drawGeometry(cam);
+    const parts = [];
+    for (const l of cam.counts.lines || []) {
+      const cls = Object.entries(l.classes || {}).map(([c, v]) => `${c} in ${v.in} out ${v.out}`).join(', ');
+      parts.push(`<span><b>${esc(l.line)}</b>${esc(cls || 'none yet')}</span>`);
+    }
+    for (const z of cam.counts.zones || []) {
+      const cls = Object.entries(z.classes || {}).map(([c, v]) => `${c} ${v}`).join(', ');
+      parts.push(`<span><b>${esc(z.zone)}</b>${esc(cls || 'empty')}</span>`);
+    }
+    const objs = Object.entries(cam.counts.objects || {}).map(([c, v]) => `${c} ${v}`).join(', ');
+    parts.push(`<span><b>in view</b>${esc(objs || 'nobody')}</span>`);
+    this.el.querySelector('.count-list').innerHTML = parts.join('');
   }
 
   setLink(state) {
@@ -121,6 +206,7 @@ class Player {
     if (q !== this.lastFrames) { this.lastFrames = q; this.lastProgress = now; }
     const stalled = now - this.lastProgress > 6000;
     if (cam.state !== 'running') {
+      this.lastProgress = now; // no frames are expected: do not count this as a stall
       this.overlay.textContent = cam.state === 'reconnecting' ? 'source reconnecting' + (cam.error ? ': ' + cam.error : '') : cam.state;
     } else if (stalled && !this.timer) {
       this.retry('no frames for 6 s');
@@ -137,10 +223,15 @@ class Player {
     set(this.el, '.faces', cam.faces_redacted);
     set(this.el, '.plates', cam.plates_redacted);
     set(this.el, '.dropped', cam.frames_dropped + cam.frames_dropped_late);
+    this.showCounts(cam);
   }
 }
 
 function set(el, sel, v) { el.querySelector(sel).textContent = v; }
+
+function esc(s) {
+  return String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c]));
+}
 
 function gathered(pc, ms) {
   if (pc.iceGatheringState === 'complete') return Promise.resolve();
