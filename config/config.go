@@ -85,16 +85,16 @@ type Count struct {
 // CountLine is a directed segment in fractions of the frame; "in" is a
 // crossing from the left of A->B to its right (image coordinates, y down).
 type CountLine struct {
-	Name string     `yaml:"name"`
-	A    [2]float64 `yaml:"a"`
-	B    [2]float64 `yaml:"b"`
+	Name string     `yaml:"name" json:"name"`
+	A    [2]float64 `yaml:"a" json:"a"`
+	B    [2]float64 `yaml:"b" json:"b"`
 }
 
 // CountZone is a polygon in fractions of the frame whose occupancy is
 // reported.
 type CountZone struct {
-	Name    string `yaml:"name"`
-	Polygon Zone   `yaml:"polygon"`
+	Name    string `yaml:"name" json:"name"`
+	Polygon Zone   `yaml:"polygon" json:"polygon"`
 }
 
 // Validate checks the counting settings.
@@ -307,8 +307,17 @@ func Default() Config {
 		LogLevel: "info",
 		HTTP:     HTTP{Listen: "127.0.0.1:8080", MaxViewers: 16},
 		NATS:     NATS{Listen: "127.0.0.1:4222"},
-		Cameras:  Cameras{func() Camera { c := DefaultCamera(); c.Name, c.Source = "demo", "demo"; return c }()},
+		Cameras:  Cameras{DemoCamera()},
 	}
+}
+
+// DemoCamera plays Debian's vtest.avi and counts people crossing the
+// line of plaza hand-counted in testdata/counting (27 crossings a loop).
+func DemoCamera() Camera {
+	c := DefaultCamera()
+	c.Name, c.Source = "demo", "demo"
+	c.Count.Lines = []CountLine{{Name: "plaza", A: [2]float64{350.0 / 768, 390.0 / 576}, B: [2]float64{350.0 / 768, 180.0 / 576}}}
+	return c
 }
 
 // DefaultCamera is what every camera starts from.

@@ -22,7 +22,7 @@ echo "== Mat leak check (-tags matprofile)"
 go test -count=1 -tags matprofile -run 'TestNoMatLeaks' ./pipeline
 
 echo "== benchmarks (short)"
-go test -run '^$' -bench . -benchtime 20x -benchmem ./redact ./track ./detect ./transport/vp8 ./pipeline
+go test -run '^$' -bench . -benchtime 20x -benchmem ./redact ./track ./count ./detect ./transport/vp8 ./pipeline
 
 echo "== fuzzing (short)"
 go test -run '^$' -fuzz '^FuzzParseCSV$' -fuzztime 10s ./eval
@@ -31,9 +31,10 @@ go test -run '^$' -fuzz '^FuzzParseSums$' -fuzztime 10s ./models
 go test -run '^$' -fuzz '^FuzzInterleave$' -fuzztime 10s ./cmd/veil
 go test -run '^$' -fuzz '^FuzzParse$' -fuzztime 10s ./config
 CGO_ENABLED=0 go test -run '^$' -fuzz '^FuzzOffer$' -fuzztime 10s ./transport/whep
+CGO_ENABLED=0 go test -run '^$' -fuzz '^FuzzCounter$' -fuzztime 10s ./count
 
 echo "== network side without cgo (no image library can reach it)"
-CGO_ENABLED=0 go test -count=1 ./transport/whep ./transport/media ./transport/natsbus
+CGO_ENABLED=0 go test -count=1 ./transport/whep ./transport/media ./transport/natsbus ./count
 
 # The third-party WHEP client TestServeThirdPartyWHEP plays a camera with
 # (pinned by testdata/whepclient/package-lock.json; node_modules is not

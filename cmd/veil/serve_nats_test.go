@@ -291,3 +291,34 @@ func readSubject(t *testing.T, url, subject string) []map[string]any {
 		}
 	}
 }
+
+// TestCountsCommand: `veil counts` prints what a gateway publishes, from
+// the embedded NATS server a plain client can reach.
+func TestCountsCommand(t *testing.T) {
+	cam := config.DemoCamera()
+	cam.Count.PublishEvery = time.Second
+	cam.Detect.Config.Plates = false
+	g, _ := startGateway(t, testConfig(t, cam))
+	waitRunning(t, g, 60*time.Second)
+	var out, errOut bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if code := run(ctx, []string{"counts", "-nats", g.bus.URL(), "-n", "2"}, &out, &errOut); code != exitOK {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	if !strings.Contains(out.String(), "demo") || !strings.Contains(out.String(), "line plaza:") || !strings.Contains(out.String(), "in view:") {
+		t.Errorf("output:\n%s", out.String())
+	}
+	t.Logf("veil counts:\n%s", out.String())
+	out.Reset()
+	if code := run(ctx, []string{"counts", "-nats", g.bus.URL(), "-n", "1", "-json"}, &out, &errOut); code != exitOK {
+		t.Fatalf("exit %d", code)
+	}
+	var v map[string]any
+	if err := json.Unmarshal(out.Bytes(), &v); err != nil || v["camera"] != "demo" {
+		t.Errorf("-json printed %q (%v)", out.String(), err)
+	}
+	if code := run(ctx, []string{"counts", "-nats", "nats://127.0.0.1:1"}, &out, &errOut); code != exitFail {
+		t.Errorf("unreachable server: exit %d, want %d", code, exitFail)
+	}
+}

@@ -140,7 +140,7 @@ func TestServeBrowser(t *testing.T) {
 	faces := camera("faces", clip.Path)
 	faces.Detect.Config.Plates = false                                    // the clip has no plates; spare the two cores
 	faces.Zones = []config.Zone{{{0.9, 0.9}, {1, 0.9}, {1, 1}, {0.9, 1}}} // a privacy zone: bottom-right corner
-	cfg := testConfig(t, camera("demo", "demo"), faces)
+	cfg := testConfig(t, config.DemoCamera(), faces)
 	g, base := startGateway(t, cfg)
 	waitRunning(t, g, 60*time.Second)
 
@@ -198,6 +198,26 @@ func TestServeBrowser(t *testing.T) {
 	}
 	zone.Close()
 	frame.Close()
+
+	// The demo camera's counting line is drawn over its video and its
+	// counts are listed.
+	geo, err := chromedp.Run(ctx, chromedp.Evaluate[map[string]any](`(() => {
+	  const c = document.querySelector('.card[data-camera="demo"]');
+	  return {lines: c.querySelectorAll('svg.geometry line.conf').length, counts: c.querySelector('.count-list').textContent};
+	})()`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if geo["lines"].(float64) != 1 || !strings.Contains(geo["counts"].(string), "plaza") || !strings.Contains(geo["counts"].(string), "in view") {
+		t.Errorf("viewer counts for demo: %v", geo)
+	}
+	t.Logf("viewer counts for demo: %v", geo["counts"])
+	if shot, err := chromedp.Run(ctx, chromedp.CaptureScreenshot()); err == nil {
+		p := filepath.Join(artifactDir(t), "viewer.png")
+		if os.WriteFile(p, shot, 0o644) == nil {
+			t.Logf("viewer screenshot: %s", p)
+		}
+	}
 
 	// Time to first frame and capture-to-display latency, as the page saw them.
 	type camStats struct {
