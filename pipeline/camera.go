@@ -40,6 +40,24 @@ type CameraConfig struct {
 	// Count, when set, counts people and vehicles; crossings go to Events.
 	Count  *CountConfig
 	Events EventWriter
+	// OnFrame, when set, gets each processed frame's stage times (veil
+	// bench). Called from the camera's worker; it must be quick.
+	OnFrame func(FrameTiming)
+}
+
+// FrameTiming is where one frame's time went, from capture to sample.
+type FrameTiming struct {
+	Capture  time.Duration // reading and decoding the frame
+	Queue    time.Duration // waiting for the worker
+	Count    time.Duration // people and vehicles, tracking, counting
+	Faces    time.Duration
+	Plates   time.Duration // including the vehicle search for plates
+	Track    time.Duration // temporal hold
+	Redact   time.Duration // destroying regions, zones, scaling
+	Encode   time.Duration
+	Total    time.Duration // capture start to encoded sample (or to the drop)
+	Late     bool          // dropped: redacted after max latency
+	Captured time.Time
 }
 
 // EventWriter receives a camera's line crossings. It must not block.
@@ -202,8 +220,9 @@ func (c *Camera) Run(ctx context.Context) error {
 }
 
 type captured struct {
-	mat gocv.Mat
-	at  time.Time
+	mat  gocv.Mat
+	at   time.Time     // when the frame was read
+	read time.Duration // how long reading and decoding took
 }
 
 // poolSize Mats circulate per session: one being filled, one waiting, one
@@ -273,6 +292,7 @@ func (c *Camera) capture(ctx context.Context, cp *Capture, free chan gocv.Mat, f
 			return
 		}
 		now := time.Now()
+		read := cp.LastRead()
 		skip := minGap > 0 && now.Sub(last) < minGap
 		c.update(func(s *CameraStatus) {
 			s.Captured++
@@ -286,7 +306,7 @@ func (c *Camera) capture(ctx context.Context, cp *Capture, free chan gocv.Mat, f
 		}
 		last = now
 		select {
-		case frames <- captured{m, now}:
+		case frames <- captured{m, now, read}:
 		default:
 			select {
 			case old := <-frames:
@@ -294,7 +314,7 @@ func (c *Camera) capture(ctx context.Context, cp *Capture, free chan gocv.Mat, f
 				c.update(func(s *CameraStatus) { s.Dropped++ })
 			default:
 			}
-			frames <- captured{m, now} // the only sender, and the slot is free
+			frames <- captured{m, now, read} // the only sender, and the slot is free
 		}
 	}
 }
@@ -371,10 +391,19 @@ func (w *worker) process(f captured) (gocv.Mat, error) {
 		w.started = true
 		c.setState(StateRunning, nil)
 	}
+	ft := FrameTiming{Capture: f.read, Queue: time.Since(f.at), Captured: f.at}
+	defer func() {
+		if c.cfg.OnFrame != nil {
+			ft.Total = time.Since(f.at) + f.read
+			c.cfg.OnFrame(ft)
+		}
+	}()
 	if c.counting != nil {
 		// Counting reads the frame and keeps only numbers; a failure here
 		// costs counts, never redaction.
+		t0 := time.Now()
 		events, err := c.counting.Process(f.mat, f.at)
+		ft.Count = time.Since(t0)
 		if err != nil {
 			w.warn("counting failed", err)
 		}
@@ -391,8 +420,12 @@ func (w *worker) process(f captured) (gocv.Mat, error) {
 	if detErr != nil {
 		w.warn("detection failed: frame masked", detErr)
 	} else if w.hold != nil {
+		t0 := time.Now()
 		dets = w.hold.Update(dets, bounds)
+		ft.Track = time.Since(t0)
 	}
+	ft.Faces, ft.Plates = t.Faces, t.Plates+t.Vehicles
+	t0 := time.Now()
 	frame, err := c.eng.Redact(f.mat, dets, detErr, &t)
 	if err != nil && detErr == nil {
 		w.warn("redaction failed: frame masked", err)
@@ -410,6 +443,7 @@ func (w *worker) process(f captured) (gocv.Mat, error) {
 	if age := time.Since(f.at); age > c.cfg.MaxLatency {
 		// Fail closed: detection finished too late for this frame to be live.
 		c.update(func(s *CameraStatus) { s.Late++ })
+		ft.Late = true
 		w.warn("frame redacted too late: dropped", fmt.Errorf("%v > max latency %v", age.Round(time.Millisecond), c.cfg.MaxLatency))
 		return frame.Release(), nil
 	}
@@ -421,9 +455,11 @@ func (w *worker) process(f captured) (gocv.Mat, error) {
 		}
 		out = &sc
 	}
+	ft.Redact = time.Since(t0)
 	if c.keyframe.Swap(false) {
 		w.sink.RequestKeyframe()
 	}
+	t0 = time.Now()
 	if w.origin.IsZero() {
 		w.origin = f.at
 	}
@@ -432,6 +468,7 @@ func (w *worker) process(f captured) (gocv.Mat, error) {
 		return frame.Release(), fmt.Errorf("encoder: %w", err)
 	}
 	now := time.Now()
+	ft.Encode = now.Sub(t0)
 	w.seq++
 	s.Capture, s.Seq = f.at, w.seq
 	c.out.WriteSample(s)

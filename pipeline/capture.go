@@ -31,7 +31,11 @@ type Capture struct {
 	frame time.Duration
 	next  time.Time // when the next file frame is due
 	read  int
+	last  time.Duration // how long the last Read decoded (pacing excluded)
 }
+
+// LastRead is how long the last Read spent reading and decoding.
+func (c *Capture) LastRead() time.Duration { return c.last }
 
 // CaptureEnv is the environment OpenCV's FFmpeg backend must see before the
 // first network source opens: TCP for RTSP (no UDP loss), and a 5 s socket
@@ -117,6 +121,8 @@ func (c *Capture) Read(ctx context.Context, dst *gocv.Mat) error {
 			return err
 		}
 	}
+	start := time.Now()
+	defer func() { c.last = time.Since(start) }()
 	if !c.cap.Read(dst) || dst.Empty() {
 		if c.file == "" {
 			return fmt.Errorf("%s: %w", c.spec, ErrSourceLost)

@@ -21,6 +21,7 @@ Usage:
   veil eval [flags] GT.csv...        measure redaction recall on annotated sets
   veil serve [-config veil.yml]      run the live gateway: cameras in, redacted WebRTC out
   veil counts [-nats URL]            print people and vehicle counts published on NATS
+  veil bench [flags]                 measure every stage against naive and pass-through baselines
   veil version
 
 Run "veil COMMAND -h" for a command's flags.
@@ -47,6 +48,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return cmdEval(ctx, rest, stdout, stderr, log)
 	case "serve":
 		return cmdServe(ctx, rest, stderr)
+	case "bench":
+		return cmdBench(ctx, rest, stdout, stderr, log)
 	case "counts":
 		return cmdCounts(ctx, rest, stdout, stderr)
 	case "version":

@@ -1,0 +1,560 @@
+// Package bench measures Veil on real clips, stage by stage, against two
+// baselines measured in the same run on the same machine: the naive loop
+// (the same detectors on every frame at full resolution, one goroutine)
+// and pass-through (decode and encode only). Every figure that matters is
+// a ratio between runs of one invocation, never a number compared with a
+// constant from another machine.
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"image"
+	"io"
+	"log/slog"
+	"math"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"gocv.io/x/gocv"
+
+	"github.com/veil-gateway/veil/models"
+	"github.com/veil-gateway/veil/pipeline"
+	"github.com/veil-gateway/veil/redact"
+	"github.com/veil-gateway/veil/track"
+	"github.com/veil-gateway/veil/transport/media"
+)
+
+// Modes.
+const (
+	PassThrough = "passthrough" // decode -> encode
+	Naive       = "naive"       // decode -> detect (full resolution, every frame) -> redact -> encode, one goroutine
+	Veil        = "veil"        // decode || detect -> hold -> redact || encode, as fast as frames decode
+	Live        = "live"        // the live camera, paced at the clip's rate: drops and capture-to-sample latency
+)
+
+// Clip is one input.
+type Clip struct {
+	Name string `json:"name"`
+	Path string `json:"path"`
+}
+
+// Options choose what to run.
+type Options struct {
+	Clips     []Clip
+	Modes     []string
+	Frames    int           // most frames per throughput run
+	LiveFor   time.Duration // length of a live run
+	Engine    pipeline.Config
+	NaiveEng  pipeline.Config
+	Count     *pipeline.CountConfig // counting in the veil and live runs (nil: off)
+	Hold      int
+	Bitrate   int
+	Store     *models.Store
+	Log       *slog.Logger
+	Progress  io.Writer // one line per finished run; may be nil
+	LiveFPS   float64   // pace live runs at this rate (0: the clip's)
+	WarmUp    int       // frames run before measuring a throughput run
+	MaxLateMs int       // live: max latency before a frame is dropped
+}
+
+// Dist summarises durations in milliseconds.
+type Dist struct {
+	N    int     `json:"n"`
+	Mean float64 `json:"mean_ms"`
+	P50  float64 `json:"p50_ms"`
+	P95  float64 `json:"p95_ms"`
+	P99  float64 `json:"p99_ms"`
+	Max  float64 `json:"max_ms"`
+}
+
+func dist(ds []time.Duration) Dist {
+	if len(ds) == 0 {
+		return Dist{}
+	}
+	ms := make([]float64, len(ds))
+	sum := 0.0
+	for i, d := range ds {
+		ms[i] = float64(d) / float64(time.Millisecond)
+		sum += ms[i]
+	}
+	slices.Sort(ms)
+	q := func(p float64) float64 { return ms[min(len(ms)-1, int(math.Ceil(p*float64(len(ms))))-1)] }
+	return Dist{N: len(ms), Mean: sum / float64(len(ms)), P50: q(0.50), P95: q(0.95), P99: q(0.99), Max: ms[len(ms)-1]}
+}
+
+// Stages, in the order a frame goes through them.
+var Stages = []string{"decode", "queue", "count", "faces", "plates", "track", "redact", "encode"}
+
+// Run is one clip in one mode.
+type Run struct {
+	Clip          string          `json:"clip"`
+	Mode          string          `json:"mode"`
+	Width         int             `json:"width"`
+	Height        int             `json:"height"`
+	SourceFPS     float64         `json:"source_fps"`
+	Frames        int             `json:"frames"`         // processed to an encoded sample
+	Dropped       int             `json:"frames_dropped"` // live: replaced while the detector was busy, or late
+	Seconds       float64         `json:"seconds"`
+	FPS           float64         `json:"fps"`
+	CPUMsFrame    float64         `json:"cpu_ms_per_frame"` // user+system CPU of the process per processed frame
+	RSSStartMB    float64         `json:"rss_start_mb"`
+	RSSEndMB      float64         `json:"rss_end_mb"`
+	PeakRSSMB     float64         `json:"peak_rss_mb"` // of the process so far
+	Stages        map[string]Dist `json:"stages"`
+	EndToEnd      Dist            `json:"end_to_end"` // decode start to encoded sample
+	Histogram     []int           `json:"latency_histogram_10ms,omitempty"`
+	OpenCVThreads string          `json:"opencv_threads_env"` // OPENCV_FOR_THREADS_NUM ("": all cores)
+}
+
+// Ratio compares runs of one clip.
+type Ratio struct {
+	Clip                string  `json:"clip"`
+	VeilOverNaiveFPS    float64 `json:"veil_over_naive_fps"`           // >= 3 is the target
+	VeilCPUOverPassThru float64 `json:"veil_cpu_over_passthrough"`     // <= 2 is the target
+	LiveDropShare       float64 `json:"live_dropped_share,omitempty"`  // 0 is the target
+	LiveP99Ms           float64 `json:"live_capture_to_sample_p99_ms"` // <= 100 is the target
+	LiveFPS             float64 `json:"live_fps,omitempty"`            // the clip's rate is the target
+	LiveSourceFPS       float64 `json:"live_source_fps,omitempty"`     //
+	NaiveOverPassThru   float64 `json:"naive_cpu_over_passthrough"`
+	PassThroughFPS      float64 `json:"passthrough_fps"`
+}
+
+// Report is one invocation of veil bench (schema: bench/README.md).
+type Report struct {
+	Schema  string    `json:"schema"` // "veil.bench/v1"
+	Version string    `json:"version"`
+	Time    time.Time `json:"time"`
+	Host    Host      `json:"host"`
+	Runs    []Run     `json:"runs"`
+	Ratios  []Ratio   `json:"ratios"`
+}
+
+// Host is the machine the numbers belong to.
+type Host struct {
+	CPUs     int    `json:"cpus"`
+	CPUModel string `json:"cpu_model"`
+	GoMax    int    `json:"gomaxprocs"`
+}
+
+// Do runs every clip in every mode.
+func Do(ctx context.Context, o Options) (*Report, error) {
+	rep := &Report{Schema: "veil.bench/v1", Time: time.Now().UTC(), Host: host()}
+	for _, clip := range o.Clips {
+		for _, mode := range o.Modes {
+			var r Run
+			var err error
+			switch mode {
+			case Live:
+				r, err = live(ctx, clip, o)
+			case PassThrough, Naive, Veil:
+				r, err = throughput(ctx, clip, mode, o)
+			default:
+				return nil, fmt.Errorf("bench: unknown mode %q", mode)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("bench %s %s: %w", clip.Name, mode, err)
+			}
+			rep.Runs = append(rep.Runs, r)
+			if o.Progress != nil {
+				fmt.Fprintf(o.Progress, "%-10s %-11s %6.1f fps  %5d frames  p99 %7.1f ms\n", r.Clip, r.Mode, r.FPS, r.Frames, r.EndToEnd.P99)
+			}
+		}
+		rep.Ratios = append(rep.Ratios, ratios(clip.Name, rep.Runs))
+	}
+	return rep, nil
+}
+
+func ratios(clip string, runs []Run) Ratio {
+	by := map[string]Run{}
+	for _, r := range runs {
+		if r.Clip == clip {
+			by[r.Mode] = r
+		}
+	}
+	div := func(a, b float64) float64 {
+		if b == 0 {
+			return 0
+		}
+		return a / b
+	}
+	r := Ratio{Clip: clip, VeilOverNaiveFPS: div(by[Veil].FPS, by[Naive].FPS), VeilCPUOverPassThru: div(by[Veil].CPUMsFrame, by[PassThrough].CPUMsFrame),
+		NaiveOverPassThru: div(by[Naive].CPUMsFrame, by[PassThrough].CPUMsFrame), PassThroughFPS: by[PassThrough].FPS}
+	if l, ok := by[Live]; ok {
+		r.LiveDropShare = div(float64(l.Dropped), float64(l.Dropped+l.Frames))
+		r.LiveP99Ms, r.LiveFPS, r.LiveSourceFPS = l.EndToEnd.P99, l.FPS, l.SourceFPS
+	}
+	return r
+}
+
+// usage is CPU time and memory of the process.
+type usage struct {
+	cpu       time.Duration
+	rss, peak float64 // MB
+}
+
+func measure() usage {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	u := usage{cpu: time.Duration(ru.Utime.Nano() + ru.Stime.Nano())}
+	b, _ := os.ReadFile("/proc/self/status")
+	for line := range strings.Lines(string(b)) {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		kb, _ := strconv.ParseFloat(f[1], 64)
+		switch f[0] {
+		case "VmRSS:":
+			u.rss = kb / 1024
+		case "VmHWM:":
+			u.peak = kb / 1024
+		}
+	}
+	return u
+}
+
+func host() Host {
+	h := Host{CPUs: runtime.NumCPU(), GoMax: runtime.GOMAXPROCS(0)}
+	b, _ := os.ReadFile("/proc/cpuinfo")
+	for line := range strings.Lines(string(b)) {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+			h.CPUModel = strings.TrimSpace(v)
+			break
+		}
+	}
+	return h
+}
+
+// frameTimes collects per-stage samples.
+type frameTimes map[string][]time.Duration
+
+func (f frameTimes) add(stage string, d time.Duration) { f[stage] = append(f[stage], d) }
+
+func (f frameTimes) dists() map[string]Dist {
+	out := map[string]Dist{}
+	for _, s := range Stages {
+		if len(f[s]) > 0 {
+			out[s] = dist(f[s])
+		}
+	}
+	return out
+}
+
+// item is a frame travelling through the throughput pipeline.
+type item struct {
+	mat   gocv.Mat
+	frame redact.Frame
+	start time.Time
+	dec   time.Duration
+	t     pipeline.Timings
+	track time.Duration
+}
+
+// throughput runs a clip as fast as it decodes, every frame processed.
+func throughput(ctx context.Context, clip Clip, mode string, o Options) (Run, error) {
+	v, err := pipeline.OpenVideo(clip.Path)
+	if err != nil {
+		return Run{}, err
+	}
+	defer v.Close()
+	info := v.Info()
+	r := Run{Clip: clip.Name, Mode: mode, Width: info.Width &^ 1, Height: info.Height &^ 1, SourceFPS: info.FPS, OpenCVThreads: os.Getenv("OPENCV_FOR_THREADS_NUM")}
+	sink, err := pipeline.NewVP8Sink(r.Width, r.Height, max(1, int(math.Round(info.FPS))), o.Bitrate, 1)
+	if err != nil {
+		return r, err
+	}
+	defer sink.Close()
+	var eng *pipeline.Engine
+	switch mode {
+	case Naive:
+		eng, err = pipeline.NewEngine(o.NaiveEng, o.Store)
+	case Veil:
+		eng, err = pipeline.NewEngine(o.Engine, o.Store)
+	}
+	if err != nil {
+		return r, err
+	}
+	if eng != nil {
+		defer eng.Close()
+	}
+	var counting *pipeline.Counting
+	if mode == Veil && o.Count != nil {
+		if counting, err = pipeline.NewCounting(*o.Count, o.Store); err != nil {
+			return r, err
+		}
+		defer counting.Close()
+	}
+	var hold *track.Hold
+	if mode != PassThrough && o.Hold > 0 {
+		hold = track.NewHold(o.Hold)
+	}
+	none := redact.New(redact.Pixelate)
+	defer none.Close()
+	ft := frameTimes{}
+	var e2e []time.Duration
+	n := o.Frames + o.WarmUp
+	var u0 usage
+	var begin time.Time
+
+	// Stages: decode -> process -> encode. Naive and pass-through run them
+	// one after another in one goroutine; veil overlaps them in three.
+	const pool = 6
+	free := make(chan gocv.Mat, pool)
+	for range pool {
+		free <- gocv.NewMat()
+	}
+	defer func() {
+		for range pool {
+			m := <-free
+			m.Close()
+		}
+	}()
+	decode := func(it *item) error {
+		it.start = time.Now()
+		err := v.Read(&it.mat)
+		it.dec = time.Since(it.start)
+		return err
+	}
+	process := func(it *item) error {
+		if counting != nil {
+			t0 := time.Now()
+			if _, err := counting.Process(it.mat, it.start); err != nil {
+				return err
+			}
+			ft.add("count", time.Since(t0))
+		}
+		if eng == nil { // pass-through: a frame in which nothing was found
+			it.frame, err = none.Apply(it.mat, nil)
+			return err
+		}
+		dets, err := eng.Detect(it.mat, &it.t)
+		if hold != nil && err == nil {
+			t0 := time.Now()
+			dets = hold.Update(dets, imageRect(it.mat))
+			it.track = time.Since(t0)
+		}
+		it.frame, _ = eng.Redact(it.mat, dets, err, &it.t)
+		return nil
+	}
+	encode := func(it *item, measured bool) error {
+		t0 := time.Now()
+		fr := it.frame
+		if _, err := sink.Encode(&fr); err != nil {
+			return err
+		}
+		if measured {
+			enc := time.Since(t0)
+			ft.add("decode", it.dec)
+			ft.add("encode", enc)
+			if eng != nil {
+				for k, d := range map[string]time.Duration{"faces": it.t.Faces, "plates": it.t.Plates + it.t.Vehicles} {
+					if d > 0 { // 0: that detector is off
+						ft.add(k, d)
+					}
+				}
+				ft.add("redact", it.t.Redact)
+				if hold != nil {
+					ft.add("track", it.track)
+				}
+			}
+			e2e = append(e2e, time.Since(it.start))
+			r.Frames++
+		}
+		return nil
+	}
+	startMeasuring := func(i int) {
+		if i == o.WarmUp {
+			u0, begin = measure(), time.Now()
+			r.RSSStartMB = u0.rss
+		}
+	}
+	if mode != Veil {
+		for i := 0; i < n; i++ {
+			if err := ctx.Err(); err != nil {
+				return r, err
+			}
+			startMeasuring(i)
+			it := item{mat: <-free}
+			if err := decode(&it); err != nil {
+				free <- it.mat
+				if errors.Is(err, io.EOF) {
+					break
+				}
+				return r, err
+			}
+			err := process(&it)
+			if err == nil {
+				err = encode(&it, i >= o.WarmUp)
+			}
+			free <- it.frame.Release()
+			if err != nil {
+				return r, err
+			}
+		}
+	} else {
+		decoded := make(chan item, 2)
+		processed := make(chan item, 2)
+		errc := make(chan error, 3)
+		cctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		go func() { // decode
+			defer close(decoded)
+			for i := 0; i < n; i++ {
+				var it item
+				select {
+				case it.mat = <-free:
+				case <-cctx.Done():
+					return
+				}
+				if err := decode(&it); err != nil {
+					free <- it.mat
+					if !errors.Is(err, io.EOF) {
+						errc <- err
+					}
+					return
+				}
+				decoded <- it
+			}
+		}()
+		go func() { // detect, hold, redact
+			defer close(processed)
+			for it := range decoded {
+				if err := process(&it); err != nil {
+					errc <- err
+					free <- it.mat
+					cancel()
+					continue
+				}
+				processed <- it
+			}
+		}()
+		i := 0
+		for it := range processed { // encode here
+			startMeasuring(i)
+			err := encode(&it, i >= o.WarmUp)
+			free <- it.frame.Release()
+			i++
+			if err != nil {
+				cancel()
+				for it := range processed {
+					free <- it.frame.Release()
+				}
+				return r, err
+			}
+		}
+		select {
+		case err := <-errc:
+			return r, err
+		default:
+		}
+	}
+	u1 := measure()
+	r.Seconds = time.Since(begin).Seconds()
+	if r.Frames > 0 && r.Seconds > 0 {
+		r.FPS = float64(r.Frames) / r.Seconds
+		r.CPUMsFrame = float64(u1.cpu-u0.cpu) / float64(time.Millisecond) / float64(r.Frames)
+	}
+	r.RSSEndMB, r.PeakRSSMB = u1.rss, u1.peak
+	r.Stages, r.EndToEnd = ft.dists(), dist(e2e)
+	return r, nil
+}
+
+// live runs the clip through a real camera, paced at its own rate.
+func live(ctx context.Context, clip Clip, o Options) (Run, error) {
+	r := Run{Clip: clip.Name, Mode: Live, OpenCVThreads: os.Getenv("OPENCV_FOR_THREADS_NUM")}
+	ft := frameTimes{}
+	var e2e []time.Duration
+	hist := make([]int, 100)
+	done := make(chan struct{})
+	frames := make(chan pipeline.FrameTiming, 4096)
+	cfg := pipeline.CameraConfig{Name: "bench", Source: clip.Path, Engine: o.Engine, BitrateKbps: o.Bitrate,
+		MaxLatency: time.Duration(max(50, o.MaxLateMs)) * time.Millisecond, Hold: o.Hold, Count: o.Count, FPS: o.LiveFPS,
+		OnFrame: func(t pipeline.FrameTiming) {
+			select {
+			case frames <- t:
+			default:
+			}
+		}}
+	cam, err := pipeline.NewCamera(cfg, o.Store, discard{}, o.Log)
+	if err != nil {
+		return r, err
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	go func() { cam.Run(cctx); close(done) }()
+	// Measure from the first encoded frame (models loaded, source open).
+	for cam.Status().Encoded == 0 {
+		select {
+		case <-ctx.Done():
+			cancel()
+			<-done
+			return r, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	for len(frames) > 0 {
+		<-frames
+	}
+	s0, u0, begin := cam.Status(), measure(), time.Now()
+	r.RSSStartMB = u0.rss
+	timer := time.NewTimer(o.LiveFor)
+	collect := func(t pipeline.FrameTiming) {
+		if t.Late {
+			return
+		}
+		for k, d := range map[string]time.Duration{"decode": t.Capture, "queue": t.Queue, "count": t.Count, "faces": t.Faces, "plates": t.Plates, "track": t.Track, "redact": t.Redact, "encode": t.Encode} {
+			if d > 0 || k == "queue" {
+				ft.add(k, d)
+			}
+		}
+		e2e = append(e2e, t.Total)
+		hist[min(len(hist)-1, int(t.Total/(10*time.Millisecond)))]++
+	}
+loop:
+	for {
+		select {
+		case t := <-frames:
+			collect(t)
+		case <-timer.C:
+			break loop
+		case <-ctx.Done():
+			break loop
+		}
+	}
+	s1, u1 := cam.Status(), measure()
+	cancel()
+	<-done
+	r.Seconds = time.Since(begin).Seconds()
+	r.Width, r.Height, r.SourceFPS = s1.Width, s1.Height, s1.SourceFPS
+	r.Frames = int(s1.Encoded - s0.Encoded)
+	r.Dropped = int((s1.Dropped - s0.Dropped) + (s1.Late - s0.Late))
+	if r.Frames > 0 {
+		r.FPS = float64(r.Frames) / r.Seconds
+		r.CPUMsFrame = float64(u1.cpu-u0.cpu) / float64(time.Millisecond) / float64(r.Frames)
+	}
+	r.RSSEndMB, r.PeakRSSMB = u1.rss, u1.peak
+	r.Stages, r.EndToEnd, r.Histogram = ft.dists(), dist(e2e), trimHist(hist)
+	return r, nil
+}
+
+func trimHist(h []int) []int {
+	last := 0
+	for i, v := range h {
+		if v > 0 {
+			last = i
+		}
+	}
+	return h[:last+1]
+}
+
+type discard struct{}
+
+func (discard) WriteSample(media.Sample) {}
+
+func imageRect(m gocv.Mat) image.Rectangle { return image.Rect(0, 0, m.Cols(), m.Rows()) }

@@ -1,0 +1,83 @@
+package bench_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/veil-gateway/veil/bench"
+	"github.com/veil-gateway/veil/config"
+	"github.com/veil-gateway/veil/detect"
+	"github.com/veil-gateway/veil/internal/testenv"
+	"github.com/veil-gateway/veil/models"
+)
+
+// TestBenchReport runs every mode briefly on a real clip and checks the
+// report holds what researchers need: per-stage distributions, fps, CPU,
+// RSS, drops, ratios, and plots.
+func TestBenchReport(t *testing.T) {
+	clip := filepath.Join(t.TempDir(), "short.avi")
+	if b, err := exec.Command("ffmpeg", "-loglevel", "error", "-nostdin", "-i", testenv.Data(t, "video/vtest.avi"), "-frames:v", "40", "-c", "copy", clip).CombinedOutput(); err != nil {
+		t.Fatalf("ffmpeg: %v %s", err, b)
+	}
+	eng, _ := config.Preset("live")
+	eng.Plates = false
+	naive := eng
+	naive.FacePasses = []detect.Pass{{Zoom: 1}}
+	var progress bytes.Buffer
+	rep, err := bench.Do(context.Background(), bench.Options{
+		Clips: []bench.Clip{{Name: "short", Path: clip}}, Modes: []string{bench.PassThrough, bench.Naive, bench.Veil, bench.Live},
+		Frames: 4, WarmUp: 1, LiveFor: 2 * time.Second, Engine: eng, NaiveEng: naive, Hold: 3, Bitrate: 1000, MaxLateMs: 5000,
+		Store: models.Open(testenv.Models(t)), Log: slog.New(slog.DiscardHandler), Progress: &progress,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Runs) != 4 || len(rep.Ratios) != 1 {
+		t.Fatalf("runs %d, ratios %d", len(rep.Runs), len(rep.Ratios))
+	}
+	for _, r := range rep.Runs {
+		if r.Frames == 0 || r.FPS <= 0 || r.CPUMsFrame <= 0 || r.RSSEndMB <= 0 || r.EndToEnd.P99 <= 0 || r.Width != 768 {
+			t.Errorf("%s: incomplete run %+v", r.Mode, r)
+		}
+		if _, ok := r.Stages["encode"]; !ok {
+			t.Errorf("%s: no encode stage", r.Mode)
+		}
+		if _, ok := r.Stages["faces"]; ok != (r.Mode != bench.PassThrough) {
+			t.Errorf("%s: faces stage present = %v", r.Mode, ok)
+		}
+	}
+	q := rep.Ratios[0]
+	if q.VeilOverNaiveFPS <= 0 || q.VeilCPUOverPassThru <= 1 || q.LiveSourceFPS != 10 {
+		t.Errorf("ratios %+v", q)
+	}
+	var table, js bytes.Buffer
+	if err := rep.WriteTable(&table); err != nil || !strings.Contains(table.String(), "veil/naive") {
+		t.Errorf("table: %v\n%s", err, table.String())
+	}
+	if err := rep.WriteJSON(&js); err != nil {
+		t.Fatal(err)
+	}
+	var back map[string]any
+	if err := json.Unmarshal(js.Bytes(), &back); err != nil || back["schema"] != "veil.bench/v1" {
+		t.Errorf("JSON: %v", err)
+	}
+	files, err := rep.WritePlots(t.TempDir())
+	if err != nil || len(files) != 2 {
+		t.Fatalf("plots %v: %v", files, err)
+	}
+	for _, f := range files {
+		b, _ := os.ReadFile(f)
+		if !bytes.HasPrefix(b, []byte("<svg")) || !bytes.HasSuffix(b, []byte("</svg>")) {
+			t.Errorf("%s is not an SVG", f)
+		}
+	}
+	t.Logf("\n%s", table.String())
+}

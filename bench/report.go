@@ -1,0 +1,141 @@
+package bench
+
+import (
+	"encoding/json"
+	"fmt"
+	"html"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+)
+
+// WriteTable prints the runs and ratios for people.
+func (r *Report) WriteTable(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "clip\tmode\tsize\tframes\tdropped\tfps\tCPU ms/frame\tp50 ms\tp95 ms\tp99 ms\tRSS MB start→end\t")
+	for _, s := range Stages {
+		fmt.Fprintf(tw, "%s p50\t", s)
+	}
+	fmt.Fprintln(tw)
+	for _, run := range r.Runs {
+		fmt.Fprintf(tw, "%s\t%s\t%dx%d\t%d\t%d\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.0f→%.0f\t", run.Clip, run.Mode, run.Width, run.Height, run.Frames, run.Dropped,
+			run.FPS, run.CPUMsFrame, run.EndToEnd.P50, run.EndToEnd.P95, run.EndToEnd.P99, run.RSSStartMB, run.RSSEndMB)
+		for _, s := range Stages {
+			if d, ok := run.Stages[s]; ok {
+				fmt.Fprintf(tw, "%.1f\t", d.P50)
+			} else {
+				fmt.Fprint(tw, "-\t")
+			}
+		}
+		fmt.Fprintln(tw)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(w)
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "clip\tveil/naive fps (>=3)\tveil/pass-through CPU (<=2)\tlive fps / source\tlive dropped\tlive p99 ms (<=100)\t")
+	for _, q := range r.Ratios {
+		fmt.Fprintf(tw, "%s\t%.2f\t%.2f\t%.1f / %.0f\t%.1f%%\t%.0f\t\n", q.Clip, q.VeilOverNaiveFPS, q.VeilCPUOverPassThru, q.LiveFPS, q.LiveSourceFPS, 100*q.LiveDropShare, q.LiveP99Ms)
+	}
+	return tw.Flush()
+}
+
+// WriteJSON writes the report.
+func (r *Report) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
+}
+
+var stageColours = map[string]string{"decode": "#6e7781", "queue": "#afb8c1", "count": "#8250df", "faces": "#cf222e",
+	"plates": "#bc4c00", "track": "#4d2d00", "redact": "#1a7f37", "encode": "#0969da"}
+
+// WritePlots writes stages.svg (mean ms per stage, stacked, per run) and,
+// for live runs, latency.svg (capture-to-sample histogram) into dir.
+func (r *Report) WritePlots(dir string) ([]string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	var files []string
+	// Per-stage bars.
+	const rowH, left, width = 26, 190, 560
+	maxMs := 1.0
+	for _, run := range r.Runs {
+		sum := 0.0
+		for _, s := range Stages {
+			sum += run.Stages[s].Mean
+		}
+		maxMs = max(maxMs, sum)
+	}
+	var b strings.Builder
+	h := 60 + rowH*len(r.Runs) + 40
+	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="12">`, left+width+40, h)
+	fmt.Fprintf(&b, `<rect width="100%%" height="100%%" fill="#fff"/><text x="10" y="20" font-size="14">Mean ms per frame in each stage (veil bench, %s)</text>`, html.EscapeString(r.Host.CPUModel))
+	for i, run := range r.Runs {
+		y := 40 + i*rowH
+		fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="end">%s %s</text>`, left-8, y+15, html.EscapeString(run.Clip), run.Mode)
+		x := float64(left)
+		for _, s := range Stages {
+			d := run.Stages[s].Mean
+			if d <= 0 {
+				continue
+			}
+			w := d / maxMs * width
+			fmt.Fprintf(&b, `<rect x="%.1f" y="%d" width="%.1f" height="%d" fill="%s"><title>%s %.1f ms</title></rect>`, x, y+2, w, rowH-6, stageColours[s], s, d)
+			x += w
+		}
+		fmt.Fprintf(&b, `<text x="%.1f" y="%d">%.0f ms</text>`, x+4, y+15, (x-left)/width*maxMs)
+	}
+	ly := 40 + rowH*len(r.Runs) + 16
+	for i, s := range Stages {
+		fmt.Fprintf(&b, `<rect x="%d" y="%d" width="10" height="10" fill="%s"/><text x="%d" y="%d">%s</text>`, 10+i*90, ly, stageColours[s], 24+i*90, ly+10, s)
+	}
+	b.WriteString(`</svg>`)
+	p := filepath.Join(dir, "stages.svg")
+	if err := os.WriteFile(p, []byte(b.String()), 0o644); err != nil {
+		return nil, err
+	}
+	files = append(files, p)
+
+	// Live latency histograms.
+	for _, run := range r.Runs {
+		if run.Mode != Live || len(run.Histogram) == 0 {
+			continue
+		}
+		b.Reset()
+		peak := 1
+		for _, v := range run.Histogram {
+			peak = max(peak, v)
+		}
+		const W, H, bw = 700, 260, 6
+		fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="12"><rect width="100%%" height="100%%" fill="#fff"/>`, W, H)
+		fmt.Fprintf(&b, `<text x="10" y="20" font-size="14">%s live: capture-to-sample latency, 10 ms bins (p50 %.0f, p95 %.0f, p99 %.0f ms; %d frames)</text>`,
+			html.EscapeString(run.Clip), run.EndToEnd.P50, run.EndToEnd.P95, run.EndToEnd.P99, run.EndToEnd.N)
+		for i, v := range run.Histogram {
+			bh := float64(v) / float64(peak) * (H - 70)
+			fmt.Fprintf(&b, `<rect x="%d" y="%.1f" width="%d" height="%.1f" fill="#0969da"><title>%d-%d ms: %d</title></rect>`, 40+i*bw, H-30-bh, bw-1, bh, i*10, i*10+10, v)
+		}
+		for ms := 0; ms < len(run.Histogram)*10; ms += 100 {
+			fmt.Fprintf(&b, `<text x="%d" y="%d">%d</text>`, 40+ms/10*bw, H-12, ms)
+		}
+		b.WriteString(`</svg>`)
+		p := filepath.Join(dir, "latency-"+safe(run.Clip)+".svg")
+		if err := os.WriteFile(p, []byte(b.String()), 0o644); err != nil {
+			return files, err
+		}
+		files = append(files, p)
+	}
+	return files, nil
+}
+
+func safe(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' {
+			return r
+		}
+		return '_'
+	}, strings.ToLower(s))
+}

@@ -1,0 +1,177 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/veil-gateway/veil/bench"
+	"github.com/veil-gateway/veil/config"
+	"github.com/veil-gateway/veil/detect"
+	"github.com/veil-gateway/veil/models"
+	"github.com/veil-gateway/veil/pipeline"
+)
+
+const benchUsage = `usage: veil bench [flags]
+
+Measures every stage (decode, counting, faces, plates, hold, redact, encode)
+and end to end: latency p50/p95/p99, fps, frames, drops, CPU time per frame,
+RSS. Each clip runs in four modes, so every figure is a ratio measured in
+the same run: passthrough (decode and encode only), naive (the same
+detectors at full resolution on every frame, one goroutine), veil (the live
+preset, stages overlapped, as fast as frames decode) and live (a real
+camera pipeline paced at the clip's frame rate: drops and latency).
+
+The default clip is vtest.avi from the shared data (else Debian's copy);
+-sizes adds copies scaled to 720p and 1080p at 30 fps (made with ffmpeg,
+cached under the user cache directory).
+`
+
+func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer, log *slog.Logger) int {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, benchUsage); fs.PrintDefaults() }
+	var clips multiFlag
+	fs.Var(&clips, "clip", "a video to measure (repeatable; default vtest.avi)")
+	sizes := fs.String("sizes", "native,720,1080", "sizes to measure each clip at: native, 720, 1080")
+	modes := fs.String("modes", "passthrough,naive,veil,live", "modes to run")
+	frames := fs.Int("frames", 90, "frames measured per throughput run")
+	liveFor := fs.Duration("live", 20*time.Second, "length of each live run")
+	report := fs.String("report", "", "write the JSON report here")
+	plots := fs.String("plots", "", "write SVG plots (stages.svg, latency-*.svg) into this directory")
+	modelsDir := fs.String("models", "", "models directory (default $VEIL_MODELS or ./models)")
+	preset := fs.String("preset", "live", "detector preset of the veil and live runs: live or thorough")
+	count := fs.Bool("count", true, "count people and vehicles in the veil and live runs")
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	if *frames < 1 || *frames > 100000 || *liveFor < time.Second {
+		fmt.Fprintln(stderr, "veil bench: -frames must be 1-100000 and -live at least 1s")
+		return exitUsage
+	}
+	eng, err := config.Preset(*preset)
+	if err != nil {
+		fmt.Fprintf(stderr, "veil bench: %v\n", err)
+		return exitUsage
+	}
+	if len(clips) == 0 {
+		clips = append(clips, defaultBenchClip())
+	}
+	var list []bench.Clip
+	for _, c := range clips {
+		for _, size := range strings.Split(*sizes, ",") {
+			cl, err := benchClip(ctx, c, strings.TrimSpace(size))
+			if err != nil {
+				fmt.Fprintf(stderr, "veil bench: %v\n", err)
+				return exitFail
+			}
+			list = append(list, cl)
+		}
+	}
+	naive := eng
+	naive.UltraFace, naive.PlateVehicles = false, false
+	naive.FacePasses = []detect.Pass{{Zoom: 1}} // full resolution, every tile
+	naive.PlatePasses = []detect.Pass{{Zoom: 1}}
+	var cc *pipeline.CountConfig
+	if *count {
+		def := config.DemoCamera().Count
+		if cc, err = countConfig(def); err != nil {
+			fmt.Fprintf(stderr, "veil bench: %v\n", err)
+			return exitFail
+		}
+	}
+	opt := bench.Options{Clips: list, Modes: strings.Split(*modes, ","), Frames: *frames, WarmUp: 5, LiveFor: *liveFor,
+		Engine: eng, NaiveEng: naive, Count: cc, Hold: 5, Bitrate: 2500, MaxLateMs: 2000,
+		Store: models.Open(models.Dir(*modelsDir)), Log: log, Progress: stderr}
+	rep, err := bench.Do(ctx, opt)
+	if err != nil {
+		fmt.Fprintf(stderr, "veil bench: %v\n", err)
+		return exitFail
+	}
+	rep.Version = version
+	if err := rep.WriteTable(stdout); err != nil {
+		return exitFail
+	}
+	if *report != "" {
+		if err := writeJSONFile(*report, stdout, rep); err != nil {
+			fmt.Fprintf(stderr, "veil bench: %v\n", err)
+			return exitFail
+		}
+	}
+	if *plots != "" {
+		files, err := rep.WritePlots(*plots)
+		if err != nil {
+			fmt.Fprintf(stderr, "veil bench: %v\n", err)
+			return exitFail
+		}
+		fmt.Fprintf(stderr, "plots: %s\n", strings.Join(files, " "))
+	}
+	return exitOK
+}
+
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+
+// defaultBenchClip is the shared data's vtest.avi, else Debian's.
+func defaultBenchClip() string {
+	for _, p := range []string{os.Getenv("VEIL_DATA"), "../shared/data"} {
+		if p == "" {
+			continue
+		}
+		if c := filepath.Join(p, "video", "vtest.avi"); fileExists(c) {
+			return c
+		}
+	}
+	return pipeline.DemoClip
+}
+
+func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
+
+// benchClip returns path at its own size, or a copy scaled to 720p or
+// 1080p at 30 fps (real footage, frames repeated to reach the rate).
+func benchClip(ctx context.Context, path, size string) (bench.Clip, error) {
+	name := strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
+	if size == "native" || size == "" {
+		if !fileExists(path) {
+			return bench.Clip{}, fmt.Errorf("clip %s: not found", path)
+		}
+		return bench.Clip{Name: name, Path: path}, nil
+	}
+	h, err := strconv.Atoi(size)
+	if err != nil || (h != 720 && h != 1080) {
+		return bench.Clip{}, fmt.Errorf("size %q: want native, 720 or 1080", size)
+	}
+	w := h * 16 / 9
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		dir = os.TempDir()
+	}
+	dir = filepath.Join(dir, "veil", "bench")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return bench.Clip{}, err
+	}
+	out := filepath.Join(dir, fmt.Sprintf("%s-%dp30.avi", name, h))
+	if !fileExists(out) {
+		tmp := out + ".tmp.avi"
+		cmd := exec.CommandContext(ctx, "ffmpeg", "-loglevel", "error", "-nostdin", "-y", "-i", path,
+			"-vf", fmt.Sprintf("scale=%d:%d,fps=30", w, h), "-t", "30", "-c:v", "mjpeg", "-q:v", "3", "-an", tmp)
+		if b, err := cmd.CombinedOutput(); err != nil {
+			os.Remove(tmp)
+			return bench.Clip{}, fmt.Errorf("making the %dp clip with ffmpeg: %v: %s", h, err, b)
+		}
+		if err := os.Rename(tmp, out); err != nil {
+			return bench.Clip{}, err
+		}
+	}
+	return bench.Clip{Name: fmt.Sprintf("%s-%dp30", name, h), Path: out}, nil
+}
