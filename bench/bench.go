@@ -37,6 +37,7 @@ const (
 	Naive       = "naive"       // decode -> detect (full resolution, every frame) -> redact -> encode, one goroutine
 	Veil        = "veil"        // decode || detect -> hold -> redact || encode, as fast as frames decode
 	Live        = "live"        // the live camera, paced at the clip's rate: drops and capture-to-sample latency
+	Sched       = "schedule"    // recall cost of detecting every Nth frame only (hold in between)
 )
 
 // Clip is one input.
@@ -128,12 +129,13 @@ type Ratio struct {
 
 // Report is one invocation of veil bench (schema: bench/README.md).
 type Report struct {
-	Schema  string    `json:"schema"` // "veil.bench/v1"
-	Version string    `json:"version"`
-	Time    time.Time `json:"time"`
-	Host    Host      `json:"host"`
-	Runs    []Run     `json:"runs"`
-	Ratios  []Ratio   `json:"ratios"`
+	Schema   string     `json:"schema"` // "veil.bench/v1"
+	Version  string     `json:"version"`
+	Time     time.Time  `json:"time"`
+	Host     Host       `json:"host"`
+	Runs     []Run      `json:"runs"`
+	Ratios   []Ratio    `json:"ratios"`
+	Schedule []Schedule `json:"schedule,omitempty"`
 }
 
 // Host is the machine the numbers belong to.
@@ -151,6 +153,13 @@ func Do(ctx context.Context, o Options) (*Report, error) {
 			var r Run
 			var err error
 			switch mode {
+			case Sched:
+				sc, err := MeasureSchedule(ctx, clip, o.Engine, o, min(o.Frames*3, 300), 4)
+				if err != nil {
+					return nil, fmt.Errorf("bench %s %s: %w", clip.Name, mode, err)
+				}
+				rep.Schedule = append(rep.Schedule, sc...)
+				continue
 			case Live:
 				r, err = live(ctx, clip, o)
 			case PassThrough, Naive, Veil:

@@ -40,6 +40,18 @@ func (r *Report) WriteTable(w io.Writer) error {
 	for _, q := range r.Ratios {
 		fmt.Fprintf(tw, "%s\t%.2f\t%.2f\t%.1f / %.0f\t%.1f%%\t%.0f\t\n", q.Clip, q.VeilOverNaiveFPS, q.VeilCPUOverPassThru, q.LiveFPS, q.LiveSourceFPS, 100*q.LiveDropShare, q.LiveP99Ms)
 	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if len(r.Schedule) == 0 {
+		return nil
+	}
+	fmt.Fprintln(w)
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "clip	detect every	frames detected	regions (every frame)	still destroyed	recall vs every frame	")
+	for _, s := range r.Schedule {
+		fmt.Fprintf(tw, "%s\t%d\t%d/%d\t%d\t%d\t%.3f\t\n", s.Clip, s.Every, s.Detected, s.Frames, s.Regions, s.Covered, s.Recall)
+	}
 	return tw.Flush()
 }
 
@@ -72,7 +84,7 @@ func (r *Report) WritePlots(dir string) ([]string, error) {
 	}
 	var b strings.Builder
 	h := 60 + rowH*len(r.Runs) + 40
-	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="12">`, left+width+40, h)
+	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="12">`, left+width+90, h)
 	fmt.Fprintf(&b, `<rect width="100%%" height="100%%" fill="#fff"/><text x="10" y="20" font-size="14">Mean ms per frame in each stage (veil bench, %s)</text>`, html.EscapeString(r.Host.CPUModel))
 	for i, run := range r.Runs {
 		y := 40 + i*rowH

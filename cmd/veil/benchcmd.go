@@ -42,7 +42,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer, log 
 	var clips multiFlag
 	fs.Var(&clips, "clip", "a video to measure (repeatable; default vtest.avi)")
 	sizes := fs.String("sizes", "native,720,1080", "sizes to measure each clip at: native, 720, 1080")
-	modes := fs.String("modes", "passthrough,naive,veil,live", "modes to run")
+	modes := fs.String("modes", "passthrough,naive,veil,live", "modes to run (also: schedule, the recall cost of detecting every Nth frame)")
 	frames := fs.Int("frames", 90, "frames measured per throughput run")
 	liveFor := fs.Duration("live", 20*time.Second, "length of each live run")
 	report := fs.String("report", "", "write the JSON report here")
