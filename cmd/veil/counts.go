@@ -15,7 +15,7 @@ import (
 	"github.com/veil-gateway/veil/transport/natsbus"
 )
 
-const countsUsage = `usage: veil counts [-nats URL] [-camera NAME] [-json] [-n N]
+const countsUsage = `usage: veil counts [-nats URL] [-camera NAME] [-history] [-json] [-n N]
 
 Prints the counts and line crossings gateways publish on NATS
 (veil.<camera>.counts, veil.<camera>.events), as they arrive.
@@ -30,6 +30,7 @@ func cmdCounts(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	camera := fs.String("camera", "*", "camera name (* for all)")
 	raw := fs.Bool("json", false, "print the messages as JSON lines")
 	limit := fs.Int("n", 0, "exit after this many messages (0: run until interrupted)")
+	history := fs.Bool("history", false, "first print what the JetStream stream kept (needs -camera)")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
@@ -51,6 +52,29 @@ func cmdCounts(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return exitFail
 	}
 	defer nc.Close()
+	if *history {
+		if *camera == "*" {
+			fmt.Fprintln(stderr, "veil counts: -history needs -camera NAME")
+			return exitUsage
+		}
+		hctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		for _, subj := range []string{natsbus.CountsSubject(*camera), natsbus.EventsSubject(*camera)} {
+			old, err := natsbus.History(hctx, nc, subj)
+			if err != nil {
+				cancel()
+				fmt.Fprintf(stderr, "veil counts: history of %s: %v\n", subj, err)
+				return exitFail
+			}
+			for _, m := range old {
+				if *raw {
+					fmt.Fprintf(stdout, "%s\n", m)
+				} else {
+					fmt.Fprintln(stdout, formatCountsMsg(subj, m))
+				}
+			}
+		}
+		cancel()
+	}
 	msgs := make(chan *nats.Msg, 256)
 	for _, subj := range []string{natsbus.CountsSubject(*camera), natsbus.EventsSubject(*camera)} {
 		if _, err := nc.ChanSubscribe(subj, msgs); err != nil {

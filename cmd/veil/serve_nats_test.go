@@ -14,9 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/veil-gateway/veil/config"
@@ -25,20 +23,6 @@ import (
 	"github.com/veil-gateway/veil/internal/testenv"
 	"github.com/veil-gateway/veil/transport/natsbus"
 )
-
-// natsServer is a real nats-server with JetStream, as a site's own would be.
-func natsServer(t *testing.T, port int, dir string) *server.Server {
-	t.Helper()
-	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: port, JetStream: true, StoreDir: dir, NoSigs: true, NoLog: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats-server did not start")
-	}
-	return s
-}
 
 // schemas compiles schema/*.json.
 func schemas(t *testing.T) map[string]*jsonschema.Schema {
@@ -121,7 +105,7 @@ func TestServeCountsOverNATS(t *testing.T) {
 	sch := schemas(t)
 	plates := plateTexts(t)
 	dir := t.TempDir()
-	srv := natsServer(t, -1, dir)
+	srv := testenv.NATSServer(t, -1, dir)
 	port := srv.Addr().(*net.TCPAddr).Port
 	url := "nats://127.0.0.1:" + strconv.Itoa(port)
 
@@ -189,7 +173,7 @@ func TestServeCountsOverNATS(t *testing.T) {
 	down := time.Now()
 	time.Sleep(30 * time.Second)
 	queued := g.outbox.Stats().Queued
-	srv = natsServer(t, port, dir)
+	srv = testenv.NATSServer(t, port, dir)
 	defer srv.Shutdown()
 	t.Logf("server down %v; %d messages queued meanwhile", time.Since(down).Round(time.Second), queued)
 	if queued < 25 {
@@ -264,32 +248,19 @@ func readSubject(t *testing.T, url, subject string) []map[string]any {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	js, _ := jetstream.New(nc)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, err := js.OrderedConsumer(ctx, natsbus.StreamName, jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}})
+	msgs, err := natsbus.History(ctx, nc, subject)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []map[string]any
-	for {
-		batch, err := c.FetchNoWait(500)
-		if err != nil {
+	out := make([]map[string]any, len(msgs))
+	for i, m := range msgs {
+		if err := json.Unmarshal(m, &out[i]); err != nil {
 			t.Fatal(err)
 		}
-		n := 0
-		for m := range batch.Messages() {
-			var v map[string]any
-			if err := json.Unmarshal(m.Data(), &v); err != nil {
-				t.Fatal(err)
-			}
-			out = append(out, v)
-			n++
-		}
-		if n == 0 {
-			return out
-		}
 	}
+	return out
 }
 
 // TestCountsCommand: `veil counts` prints what a gateway publishes, from
@@ -317,6 +288,13 @@ func TestCountsCommand(t *testing.T) {
 	var v map[string]any
 	if err := json.Unmarshal(out.Bytes(), &v); err != nil || v["camera"] != "demo" {
 		t.Errorf("-json printed %q (%v)", out.String(), err)
+	}
+	out.Reset()
+	if code := run(ctx, []string{"counts", "-nats", g.bus.URL(), "-camera", "demo", "-history", "-n", "1"}, &out, &errOut); code != exitOK {
+		t.Fatalf("-history: exit %d: %s", code, errOut.String())
+	}
+	if n := strings.Count(out.String(), "#1 "); n < 1 {
+		t.Errorf("-history did not print the stored first counts:\n%s", out.String())
 	}
 	if code := run(ctx, []string{"counts", "-nats", "nats://127.0.0.1:1"}, &out, &errOut); code != exitFail {
 		t.Errorf("unreachable server: exit %d, want %d", code, exitFail)

@@ -204,3 +204,34 @@ func (o *Outbox) publish(ctx context.Context, p pending) error {
 	}
 	return nil
 }
+
+// History returns every message stored for subject in the stream, oldest
+// first: what a consumer that was away reads on its return.
+func History(ctx context.Context, nc *nats.Conn, subject string) ([][]byte, error) {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, err
+	}
+	c, err := js.OrderedConsumer(ctx, StreamName, jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}})
+	if err != nil {
+		return nil, err
+	}
+	var out [][]byte
+	for {
+		batch, err := c.FetchNoWait(500)
+		if err != nil {
+			return out, err
+		}
+		n := 0
+		for m := range batch.Messages() {
+			out = append(out, m.Data())
+			n++
+		}
+		if err := batch.Error(); err != nil {
+			return out, err
+		}
+		if n == 0 {
+			return out, nil
+		}
+	}
+}

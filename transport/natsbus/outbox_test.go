@@ -9,26 +9,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/veil-gateway/veil/internal/testenv"
 )
 
-// runServer starts a real nats-server with JetStream on port (0: any).
-func runServer(t *testing.T, port int, dir string) *server.Server {
-	t.Helper()
-	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: port, JetStream: true, StoreDir: dir, NoSigs: true, NoLog: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats-server did not start")
-	}
-	return s
-}
-
-// readStream returns every message stored on subject.
+// readStream returns every message stored on subject, decoded.
 func readStream(t *testing.T, url, subject string) []map[string]any {
 	t.Helper()
 	nc, err := nats.Connect(url)
@@ -36,39 +22,26 @@ func readStream(t *testing.T, url, subject string) []map[string]any {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	js, _ := jetstream.New(nc)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, err := js.OrderedConsumer(ctx, StreamName, jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}})
+	msgs, err := History(ctx, nc, subject)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []map[string]any
-	for {
-		batch, err := c.FetchNoWait(1000)
-		if err != nil {
+	out := make([]map[string]any, len(msgs))
+	for i, m := range msgs {
+		if err := json.Unmarshal(m, &out[i]); err != nil {
 			t.Fatal(err)
 		}
-		n := 0
-		for m := range batch.Messages() {
-			var v map[string]any
-			if err := json.Unmarshal(m.Data(), &v); err != nil {
-				t.Fatal(err)
-			}
-			out = append(out, v)
-			n++
-		}
-		if n == 0 {
-			return out
-		}
 	}
+	return out
 }
 
 // While the server is down the outbox keeps messages; after it returns
 // they are stored in order, numbered without a gap, none twice.
 func TestOutboxSurvivesOutage(t *testing.T) {
 	dir := t.TempDir()
-	srv := runServer(t, -1, dir)
+	srv := testenv.NATSServer(t, -1, dir)
 	port := srv.Addr().(*net.TCPAddr).Port
 	url := "nats://127.0.0.1:" + strconv.Itoa(port)
 	nc, err := nats.Connect(url, nats.MaxReconnects(-1), nats.ReconnectWait(200*time.Millisecond))
@@ -106,7 +79,7 @@ func TestOutboxSurvivesOutage(t *testing.T) {
 	if st := o.Stats(); st.Queued != 20 || st.Sent != 5 {
 		t.Fatalf("during the outage: %+v, want 20 queued", st)
 	}
-	srv = runServer(t, port, dir)
+	srv = testenv.NATSServer(t, port, dir)
 	defer srv.Shutdown()
 	waitSent(25)
 	got := readStream(t, url, subj)
