@@ -278,6 +278,7 @@ func (c *Camera) capture(ctx context.Context, cp *Capture, free chan gocv.Mat, f
 		minGap = time.Duration(float64(time.Second) / c.cfg.FPS * 0.9)
 	}
 	var last time.Time
+	loggedAt, dropped := time.Now(), 0 // drops are logged at most every 30 s
 	for {
 		var m gocv.Mat
 		select {
@@ -312,6 +313,11 @@ func (c *Camera) capture(ctx context.Context, cp *Capture, free chan gocv.Mat, f
 			case old := <-frames:
 				free <- old.mat
 				c.update(func(s *CameraStatus) { s.Dropped++ })
+				dropped++
+				if time.Since(loggedAt) > 30*time.Second {
+					c.log.Info("detector slower than the camera: frames replaced by newer ones", "dropped", dropped, "in", time.Since(loggedAt).Round(time.Second))
+					dropped, loggedAt = 0, time.Now()
+				}
 			default:
 			}
 			frames <- captured{m, now, read} // the only sender, and the slot is free
