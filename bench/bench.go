@@ -264,6 +264,7 @@ type item struct {
 	dec   time.Duration
 	t     pipeline.Timings
 	track time.Duration
+	count time.Duration
 }
 
 // throughput runs a clip as fast as it decodes, every frame processed.
@@ -337,7 +338,7 @@ func throughput(ctx context.Context, clip Clip, mode string, o Options) (Run, er
 			if _, err := counting.Process(it.mat, it.start); err != nil {
 				return err
 			}
-			ft.add("count", time.Since(t0))
+			it.count = time.Since(t0) // recorded by encode: ft belongs to one goroutine
 		}
 		if eng == nil { // pass-through: a frame in which nothing was found
 			it.frame, err = none.Apply(it.mat, nil)
@@ -362,6 +363,9 @@ func throughput(ctx context.Context, clip Clip, mode string, o Options) (Run, er
 			enc := time.Since(t0)
 			ft.add("decode", it.dec)
 			ft.add("encode", enc)
+			if counting != nil {
+				ft.add("count", it.count)
+			}
 			if eng != nil {
 				for k, d := range map[string]time.Duration{"faces": it.t.Faces, "plates": it.t.Plates + it.t.Vehicles} {
 					if d > 0 { // 0: that detector is off
@@ -434,11 +438,17 @@ func throughput(ctx context.Context, clip Clip, mode string, o Options) (Run, er
 		}()
 		go func() { // detect, hold, redact
 			defer close(processed)
+			failed := false
 			for it := range decoded {
+				if failed { // after an error, hand the rest back unprocessed
+					free <- it.mat
+					continue
+				}
 				if err := process(&it); err != nil {
 					errc <- err
 					free <- it.mat
 					cancel()
+					failed = true
 					continue
 				}
 				processed <- it

@@ -105,7 +105,7 @@ func (c Count) Validate() error {
 	switch {
 	case c.Every < 1 || c.Every > 100:
 		return fmt.Errorf("count.every %d: want 1-100", c.Every)
-	case c.Threshold <= 0 || c.Threshold >= 1:
+	case !(c.Threshold > 0 && c.Threshold < 1):
 		return fmt.Errorf("count.threshold %v: want (0,1)", c.Threshold)
 	case c.PublishEvery < time.Second || c.PublishEvery > time.Hour:
 		return fmt.Errorf("count.publish_every %v: want 1s-1h", c.PublishEvery)
@@ -452,7 +452,7 @@ func (c Config) Validate() error {
 	default:
 		return fmt.Errorf("log_level %q: want debug, info, warn or error", c.LogLevel)
 	}
-	if err := validHostPort("http.listen", c.HTTP.Listen); err != nil {
+	if err := validHostPort("http.listen", c.HTTP.Listen, 0); err != nil {
 		return err
 	}
 	if c.HTTP.MaxViewers < 1 || c.HTTP.MaxViewers > 256 {
@@ -466,7 +466,7 @@ func (c Config) Validate() error {
 			}
 		}
 	} else if !c.NATS.Disabled {
-		if err := validHostPort("nats.listen", c.NATS.Listen); err != nil {
+		if err := validHostPort("nats.listen", c.NATS.Listen, -1); err != nil {
 			return err
 		}
 	}
@@ -486,13 +486,13 @@ func (c Config) Validate() error {
 	return nil
 }
 
-func validHostPort(field, s string) error {
+func validHostPort(field, s string, minPort int) error {
 	_, port, err := net.SplitHostPort(s)
 	if err != nil {
 		return fmt.Errorf("%s %q: want host:port", field, s)
 	}
-	if p, err := strconv.Atoi(port); err != nil || p < -1 || p > 65535 {
-		return fmt.Errorf("%s %q: port must be 0-65535 (0 or -1: any free port)", field, s)
+	if p, err := strconv.Atoi(port); err != nil || p < minPort || p > 65535 {
+		return fmt.Errorf("%s %q: port must be %d-65535 (0: any free port)", field, s, max(minPort, 0))
 	}
 	return nil
 }
@@ -513,7 +513,7 @@ func (c Camera) Validate() error {
 		return fmt.Errorf("width %d, height %d: want even sizes up to 4096 (0: the source's)", c.Width, c.Height)
 	case (c.Width == 0) != (c.Height == 0):
 		return fmt.Errorf("width %d, height %d: set both or neither", c.Width, c.Height)
-	case c.FPS < 0 || c.FPS > 120:
+	case !(c.FPS >= 0 && c.FPS <= 120): // NaN too
 		return fmt.Errorf("fps %v: want 0-120", c.FPS)
 	case c.BitrateKbps < 50 || c.BitrateKbps > 50000:
 		return fmt.Errorf("bitrate_kbps %d: want 50-50000", c.BitrateKbps)

@@ -198,10 +198,15 @@ func (c *Camera) Run(ctx context.Context) error {
 		}
 		cp, err := OpenCapture(ctx, c.cfg.Source)
 		if err == nil {
-			backoff = minBackoff
 			c.log.Info("source open", "source", Redacted(c.cfg.Source), "size", fmt.Sprintf("%dx%d", cp.Info().Width, cp.Info().Height), "fps", cp.Info().FPS)
+			before, opened := c.Status().Encoded, time.Now()
 			err = c.session(ctx, cp)
 			cp.Close()
+			// A source that opens but fails at once (wrong frames, dies on
+			// the first read) keeps backing off; one that ran resets it.
+			if c.Status().Encoded > before || time.Since(opened) > 10*time.Second {
+				backoff = minBackoff
+			}
 		}
 		if ctx.Err() != nil {
 			return nil
@@ -237,10 +242,10 @@ func (c *Camera) session(ctx context.Context, cp *Capture) error {
 	}
 	frames := make(chan captured, 1) // the newest frame; an older one is dropped
 	capErr := make(chan error, 1)
+	w := newWorker(c, cp.Info().FPS) // before capture starts: Read may update Info
 	sctx, cancel := context.WithCancel(ctx)
 	go c.capture(sctx, cp, free, frames, capErr)
 
-	w := newWorker(c, cp.Info().FPS)
 	defer func() {
 		cancel()
 		for f := range frames { // the capture goroutine ends after its current Read

@@ -157,10 +157,11 @@ func TestCameraRetriesMissingSource(t *testing.T) {
 
 func TestRedactedSource(t *testing.T) {
 	for in, want := range map[string]string{
-		"rtsp://admin:hunter2@10.0.0.1/s": "rtsp://admin:xxxxx@10.0.0.1/s",
-		"rtsp://10.0.0.1/s":               "rtsp://10.0.0.1/s",
-		"demo":                            "demo",
-		"/dev/video0":                     "/dev/video0",
+		"rtsp://admin:hunter2@10.0.0.1/s":         "rtsp://admin:xxxxx@10.0.0.1/s",
+		"rtsp://10.0.0.1/s":                       "rtsp://10.0.0.1/s",
+		"http://cam/v.cgi?user=admin&pwd=hunter2": "http://cam/v.cgi?pwd=xxxxx&user=xxxxx",
+		"demo":        "demo",
+		"/dev/video0": "/dev/video0",
 	} {
 		if got := pipeline.Redacted(in); got != want {
 			t.Errorf("Redacted(%q) = %q, want %q", in, got, want)

@@ -42,14 +42,25 @@ func (c *Capture) LastRead() time.Duration { return c.last }
 // timeout so a dead server ends a Read instead of hanging it.
 const CaptureEnv = "rtsp_transport;tcp|timeout;5000000"
 
-// Redacted returns source with any password removed, for logs and the API.
+// Redacted returns source with any password removed, for logs and the API:
+// the password in the URL, and every query value (MJPEG cameras often take
+// ?user=admin&pwd=secret).
 func Redacted(source string) string {
 	u, err := url.Parse(source)
-	if err != nil || u.User == nil {
+	if err != nil || !strings.Contains(source, "://") {
 		return source
 	}
-	if _, ok := u.User.Password(); ok {
-		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	if u.User != nil {
+		if _, ok := u.User.Password(); ok {
+			u.User = url.UserPassword(u.User.Username(), "xxxxx")
+		}
+	}
+	if u.RawQuery != "" {
+		q := u.Query()
+		for k := range q {
+			q.Set(k, "xxxxx")
+		}
+		u.RawQuery = q.Encode()
 	}
 	return u.String()
 }

@@ -100,27 +100,27 @@ func (c Config) Validate() error {
 	switch {
 	case !c.Faces && !c.Plates:
 		return errors.New("config: faces and plates are both off: nothing would be redacted")
-	case c.FaceThreshold <= 0 || c.FaceThreshold >= 1:
+	case !(c.FaceThreshold > 0 && c.FaceThreshold < 1): // NaN too
 		return fmt.Errorf("config: face threshold %v must be in (0,1)", c.FaceThreshold)
-	case c.FaceSmallThreshold <= 0 || c.FaceSmallThreshold >= 1 || c.FaceSmallWidth < 0 || c.FaceSmallWidth > 4096:
+	case !(c.FaceSmallThreshold > 0 && c.FaceSmallThreshold < 1) || c.FaceSmallWidth < 0 || c.FaceSmallWidth > 4096:
 		return fmt.Errorf("config: face small threshold %v must be in (0,1) and face small width %d in [0,4096]", c.FaceSmallThreshold, c.FaceSmallWidth)
-	case c.FaceMidThreshold <= 0 || c.FaceMidThreshold >= 1 || c.FaceMidWidth < 0 || c.FaceMidWidth > 4096:
+	case !(c.FaceMidThreshold > 0 && c.FaceMidThreshold < 1) || c.FaceMidWidth < 0 || c.FaceMidWidth > 4096:
 		return fmt.Errorf("config: face mid threshold %v must be in (0,1) and face mid width %d in [0,4096]", c.FaceMidThreshold, c.FaceMidWidth)
-	case c.UltraFace && (c.UltraThreshold <= 0 || c.UltraThreshold >= 1):
+	case c.UltraFace && !(c.UltraThreshold > 0 && c.UltraThreshold < 1):
 		return fmt.Errorf("config: ultraface threshold %v must be in (0,1)", c.UltraThreshold)
-	case c.PlateThreshold <= 0 || c.PlateThreshold >= 1:
+	case !(c.PlateThreshold > 0 && c.PlateThreshold < 1):
 		return fmt.Errorf("config: plate threshold %v must be in (0,1)", c.PlateThreshold)
-	case c.FacePad < 0 || c.FacePad > 2 || c.FacePadTop < 0 || c.FacePadTop > 2 || c.FacePadBottom < 0 || c.FacePadBottom > 2:
+	case !(c.FacePad >= 0 && c.FacePad <= 2 && c.FacePadTop >= 0 && c.FacePadTop <= 2 && c.FacePadBottom >= 0 && c.FacePadBottom <= 2):
 		return fmt.Errorf("config: face padding %v (sides), %v (top), %v (bottom) must be in [0,2]", c.FacePad, c.FacePadTop, c.FacePadBottom)
-	case c.PlateVehicles && (c.PlateVehicleZoom < 1 || c.PlateVehicleZoom > 8):
+	case c.PlateVehicles && !(c.PlateVehicleZoom >= 1 && c.PlateVehicleZoom <= 8):
 		return fmt.Errorf("config: plate vehicle zoom %v must be in [1,8]", c.PlateVehicleZoom)
 	case c.PlateVehicles && (c.MaxVehicles < 1 || c.MaxVehicles > 64):
 		return fmt.Errorf("config: max vehicles %d must be in [1,64]", c.MaxVehicles)
-	case c.PlatePad < 0 || c.PlatePad > 2:
+	case !(c.PlatePad >= 0 && c.PlatePad <= 2):
 		return fmt.Errorf("config: plate padding %v must be in [0,2]", c.PlatePad)
 	}
 	for _, p := range slices.Concat(c.FacePasses, c.UltraPasses, c.PlatePasses, c.VehiclePasses) {
-		if p.Zoom < 0 || p.Zoom > 8 || p.MaxTiles < 0 || p.MaxTiles > 256 {
+		if !(p.Zoom >= 0 && p.Zoom <= 8) || p.MaxTiles < 0 || p.MaxTiles > 256 {
 			return fmt.Errorf("config: pass %+v: zoom must be in [0,8] and max tiles in [0,256]", p)
 		}
 	}

@@ -231,9 +231,17 @@ func (g *gateway) run(ctx context.Context) error {
 	srvErr := make(chan error, 1)
 	go func() { srvErr <- srv.Serve(g.ln) }()
 	g.log.Info("veil serving", "viewer", "http://"+g.ln.Addr().String()+"/", "cameras", len(g.cams), "nats", g.natsURL())
+	// The outbox outlives the cameras and publishers, so what they queue
+	// while stopping (last crossings, the final counts) is still sent.
+	octx, ocancel := context.WithCancel(context.Background())
+	outboxDone := make(chan struct{})
+	if g.bus != nil {
+		go func() { g.outbox.Run(octx); close(outboxDone) }()
+	} else {
+		close(outboxDone)
+	}
 	if g.bus != nil {
 		wg.Go(func() { g.publishStatus(ctx) })
-		wg.Go(func() { g.outbox.Run(ctx) })
 		for i, c := range g.cams {
 			if cc := g.cfg.Cameras[i]; cc.Count.Enabled {
 				wg.Go(func() { g.publishCounts(ctx, c, cc.Count.PublishEvery) })
@@ -251,6 +259,8 @@ func (g *gateway) run(ctx context.Context) error {
 	scancel()
 	g.whep.Close()
 	wg.Wait()
+	ocancel()
+	<-outboxDone
 	g.close()
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil

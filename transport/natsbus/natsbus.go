@@ -80,6 +80,9 @@ func (b *Bus) embed(o Options) error {
 	if err != nil {
 		return fmt.Errorf("nats.listen %q: bad port", o.Listen)
 	}
+	if port == 0 {
+		port = -1 // nats-server reads 0 as its default 4222; -1 is "any free port"
+	}
 	if port > 0 { // fail now with the reason, not after the start timeout
 		ln, err := net.Listen("tcp", o.Listen)
 		if err != nil {
@@ -136,7 +139,12 @@ func (b *Bus) PublishJSON(subject string, v any) error {
 func (b *Bus) Close() error {
 	var err error
 	if b.nc != nil {
-		err = b.nc.Drain()
+		// Drain is asynchronous: wait (briefly) for it to finish.
+		if err = b.nc.Drain(); err == nil {
+			for deadline := time.Now().Add(2 * time.Second); !b.nc.IsClosed() && time.Now().Before(deadline); {
+				time.Sleep(10 * time.Millisecond)
+			}
+		}
 		b.nc.Close()
 	}
 	if b.srv != nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
 )
 
 // StreamName is the JetStream stream holding counts and events, so a
@@ -20,10 +21,13 @@ const StreamName = "VEIL"
 // StreamSubjects are the persisted subjects.
 var StreamSubjects = []string{"veil.*.counts", "veil.*.events"}
 
-// MaxOutbox bounds the messages kept while NATS is unreachable (about a
-// day of counts at one message every 10 s for 100 cameras). Past it the
-// oldest are dropped and counted: memory stays bounded.
-const MaxOutbox = 1 << 20
+// MaxOutbox and MaxOutboxBytes bound what is kept while NATS is
+// unreachable (about a day of counts every 10 s for 30 cameras). Past them
+// the oldest messages are dropped and counted: memory stays bounded.
+const (
+	MaxOutbox      = 1 << 20
+	MaxOutboxBytes = 64 << 20
+)
 
 // Outbox publishes persisted messages in order, each with a sequence
 // number per subject, and keeps them until JetStream acknowledges them:
@@ -37,6 +41,8 @@ type Outbox struct {
 
 	mu      sync.Mutex
 	queue   []pending
+	bytes   int // of data in queue
+	boot    string
 	seq     map[string]uint64
 	dropped uint64
 	sent    uint64
@@ -52,7 +58,10 @@ type pending struct {
 // Run starts, and again whenever a server turns out not to have it.
 func NewOutbox(nc *nats.Conn, log *slog.Logger) *Outbox {
 	js, _ := jetstream.New(nc) // only fails for a nil connection
-	return &Outbox{js: js, log: log, seq: map[string]uint64{}, wake: make(chan struct{}, 1)}
+	// Message ids carry a per-start id: numbers restart at 1 with the
+	// gateway, and a new message must never look like a duplicate of one
+	// stored before a restart.
+	return &Outbox{js: js, log: log, boot: nuid.Next(), seq: map[string]uint64{}, wake: make(chan struct{}, 1)}
 }
 
 func (o *Outbox) ensureStream(ctx context.Context) error {
@@ -79,14 +88,16 @@ func (o *Outbox) Enqueue(subject string, build func(seq uint64) any) error {
 		return err
 	}
 	o.seq[subject] = seq
-	if len(o.queue) >= MaxOutbox {
+	for len(o.queue) > 0 && (len(o.queue) >= MaxOutbox || o.bytes+len(data) > MaxOutboxBytes) {
+		o.bytes -= len(o.queue[0].data)
 		o.queue = o.queue[1:]
 		o.dropped++
 		if o.dropped%1000 == 1 {
 			o.log.Warn("nats outbox full: dropping the oldest messages", "dropped", o.dropped)
 		}
 	}
-	o.queue = append(o.queue, pending{subject, fmt.Sprintf("%s.%d", subject, seq), data})
+	o.queue = append(o.queue, pending{subject, fmt.Sprintf("%s.%s.%d", o.boot, subject, seq), data})
+	o.bytes += len(data)
 	o.mu.Unlock()
 	select {
 	case o.wake <- struct{}{}:
@@ -127,6 +138,7 @@ func (o *Outbox) Run(ctx context.Context) {
 		if head == nil {
 			select {
 			case <-ctx.Done():
+				o.flush() // what was queued while stopping
 				return
 			case <-o.wake:
 				continue
@@ -150,6 +162,7 @@ func (o *Outbox) Run(ctx context.Context) {
 		backoff = 100 * time.Millisecond
 		o.mu.Lock()
 		if len(o.queue) > 0 && o.queue[0].id == head.id {
+			o.bytes -= len(o.queue[0].data)
 			o.queue = o.queue[1:]
 			o.sent++
 		}
@@ -179,6 +192,7 @@ func (o *Outbox) flush() {
 			return
 		}
 		o.mu.Lock()
+		o.bytes -= len(o.queue[0].data)
 		o.queue = o.queue[1:]
 		o.sent++
 		o.mu.Unlock()

@@ -135,10 +135,11 @@ type Stream struct {
 	onKeyframe func()
 	lastKey    atomic.Int64 // unix nanos of the last keyframe request
 
-	mu      sync.Mutex
-	viewers map[string]*viewer
-	ended   map[string]time.Time // sessions their peer connection ended, not yet DELETEd
-	dropped uint64
+	mu       sync.Mutex
+	viewers  map[string]*viewer
+	reserved int                  // slots taken by offers being answered
+	ended    map[string]time.Time // sessions their peer connection ended, not yet DELETEd
+	dropped  uint64
 }
 
 // ViewerStats is what the API shows per camera.
@@ -159,6 +160,9 @@ func (st *Stream) WriteSample(s media.Sample) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	for _, v := range st.viewers {
+		if !v.ready.Load() {
+			continue // not connected yet: it starts at the keyframe asked for on connection
+		}
 		select {
 		case v.queue <- queued{s, v.gap}:
 			v.gap = false
@@ -184,16 +188,35 @@ func (st *Stream) requestKeyframe() {
 	}
 }
 
-func (st *Stream) add(v *viewer) {
-	st.mu.Lock()
-	st.viewers[v.id] = v
-	st.mu.Unlock()
+// forceKeyframe asks for a keyframe now, whatever was asked recently: a
+// viewer just connected and must not wait for the next periodic one.
+func (st *Stream) forceKeyframe() {
+	st.lastKey.Store(time.Now().UnixNano())
+	if st.onKeyframe != nil {
+		st.onKeyframe()
+	}
 }
 
-func (st *Stream) count() int {
+// reserve takes a viewer slot before the offer is answered, so that
+// concurrent offers cannot exceed the limit together.
+func (st *Stream) reserve(limit int) bool {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	return len(st.viewers)
+	if len(st.viewers)+st.reserved >= limit {
+		return false
+	}
+	st.reserved++
+	return true
+}
+
+// add turns a reservation into a viewer (v nil: the offer failed).
+func (st *Stream) add(v *viewer) {
+	st.mu.Lock()
+	st.reserved--
+	if v != nil {
+		st.viewers[v.id] = v
+	}
+	st.mu.Unlock()
 }
 
 // remove ends a viewer; it reports whether it was there.
@@ -262,7 +285,8 @@ type viewer struct {
 	pc    *webrtc.PeerConnection
 	track *webrtc.TrackLocalStaticRTP
 	queue chan queued
-	gap   bool // guarded by Stream.mu
+	gap   bool        // guarded by Stream.mu
+	ready atomic.Bool // connected: samples flow
 	once  sync.Once
 	done  chan struct{}
 }
@@ -281,7 +305,8 @@ func rtpTime(t time.Time) uint32 { return uint32(t.UnixMicro() * 9 / 100) }
 
 // send packetizes samples for this viewer, starting at a keyframe and again
 // after any gap.
-func (v *viewer) send(log *slog.Logger) {
+func (v *viewer) send(st *Stream) {
+	defer st.remove(v.id) // a viewer whose writes fail must not keep its slot
 	pk := rtp.NewPacketizer(1200, 96, 0, &codecs.VP8Payloader{EnablePictureID: true}, rtp.NewRandomSequencer(), 90000)
 	needKey := true
 	for {
@@ -300,7 +325,7 @@ func (v *viewer) send(log *slog.Logger) {
 			for _, p := range pk.Packetize(q.s.Data, uint32(q.s.Duration.Seconds()*90000)) {
 				p.Timestamp = ts
 				if err := v.track.WriteRTP(p); err != nil && !errors.Is(err, io.ErrClosedPipe) {
-					log.Debug("viewer write failed", "viewer", v.id, "err", err)
+					st.log.Debug("viewer write failed", "viewer", v.id, "err", err)
 					return
 				}
 			}
@@ -436,9 +461,15 @@ func (s *Server) offer(w http.ResponseWriter, r *http.Request, cam string, st *S
 		}
 		return errorf(code, "%v", err)
 	}
-	if st.count() >= s.opts.MaxViewers {
+	if !st.reserve(s.opts.MaxViewers) {
 		return errorf(http.StatusServiceUnavailable, "%v (%d)", ErrTooManyViewers, s.opts.MaxViewers)
 	}
+	added := false
+	defer func() {
+		if !added {
+			st.add(nil) // give the slot back
+		}
+	}()
 	select {
 	case s.pending <- struct{}{}:
 		defer func() { <-s.pending }()
@@ -450,7 +481,7 @@ func (s *Server) offer(w http.ResponseWriter, r *http.Request, cam string, st *S
 		return err
 	}
 	st.add(v)
-	st.requestKeyframe()
+	added = true
 	s.log.Info("viewer joined", "camera", cam, "viewer", v.id, "remote", r.RemoteAddr)
 	w.Header().Set("Content-Type", "application/sdp")
 	w.Header().Set("Location", "/whep/"+cam+"/"+v.id)
@@ -505,14 +536,15 @@ func (s *Server) newViewer(ctx context.Context, offer string, st *Stream) (*view
 		s.log.Debug("viewer state", "camera", st.name, "viewer", id, "state", cs.String())
 		switch cs {
 		case webrtc.PeerConnectionStateConnected:
-			st.requestKeyframe()
+			v.ready.Store(true)
+			st.forceKeyframe()
 		case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
 			if st.endByPeer(id) {
 				s.log.Info("viewer left", "camera", st.name, "viewer", id, "state", cs.String())
 			}
 		}
 	})
-	go v.send(st.log)
+	go v.send(st)
 	go v.readRTCP(sender, st)
 	ok = true
 	return v, pc.LocalDescription().SDP, nil

@@ -116,8 +116,11 @@ func TestPlay(t *testing.T) {
 	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
 		t.Fatal(err)
 	}
+	for deadline := time.Now().Add(5 * time.Second); keys.Load() == 0 && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
 	if keys.Load() == 0 {
-		t.Error("a joining viewer must request a keyframe")
+		t.Error("a viewer that connects must get a keyframe requested")
 	}
 	if st.Stats().Viewers != 1 {
 		t.Fatalf("viewers = %d, want 1", st.Stats().Viewers)
@@ -248,7 +251,12 @@ func TestSlowViewerDrops(t *testing.T) {
 	st := &Stream{name: "cam", log: slog.New(slog.DiscardHandler), onKeyframe: func() { keys.Add(1) }, viewers: map[string]*viewer{}}
 	slow := &viewer{id: "slow", queue: make(chan queued, viewerQueue), done: make(chan struct{})}
 	fast := &viewer{id: "fast", queue: make(chan queued, 1000), done: make(chan struct{})}
+	slow.ready.Store(true)
+	fast.ready.Store(true)
 	st.viewers["slow"], st.viewers["fast"] = slow, fast
+	// A viewer not connected yet gets nothing and loses nothing.
+	waiting := &viewer{id: "waiting", queue: make(chan queued, viewerQueue), done: make(chan struct{})}
+	st.viewers["waiting"] = waiting
 	const n = viewerQueue + 10
 	for i := range n {
 		st.WriteSample(media.Sample{Data: []byte{byte(i)}, Key: i == 0})
@@ -258,6 +266,9 @@ func TestSlowViewerDrops(t *testing.T) {
 	}
 	if len(fast.queue) != n || len(slow.queue) != viewerQueue {
 		t.Errorf("queues: fast %d (want %d), slow %d (want %d)", len(fast.queue), n, len(slow.queue), viewerQueue)
+	}
+	if len(waiting.queue) != 0 {
+		t.Errorf("a viewer not yet connected was sent %d samples", len(waiting.queue))
 	}
 	if keys.Load() != 1 {
 		t.Errorf("keyframe requests %d, want 1 (rate-limited)", keys.Load())

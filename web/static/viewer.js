@@ -146,7 +146,12 @@ class Player {
         method: 'POST', headers: { 'Content-Type': 'application/sdp' }, body: pc.localDescription.sdp,
       });
       if (res.status !== 201) throw new Error('WHEP ' + res.status + ': ' + (await res.text()).trim());
-      this.session = new URL(res.headers.get('Location'), location.href).href;
+      const session = new URL(res.headers.get('Location'), location.href).href;
+      if (pc !== this.pc) { // superseded while the offer was answered: leave that session
+        fetch(session, { method: 'DELETE' }).catch(() => {});
+        return;
+      }
+      this.session = session;
       await pc.setRemoteDescription({ type: 'answer', sdp: await res.text() });
       this.lastProgress = performance.now();
     } catch (e) {
