@@ -112,6 +112,9 @@ type Run struct {
 	EndToEnd      Dist            `json:"end_to_end"` // decode start to encoded sample
 	Histogram     []int           `json:"latency_histogram_10ms,omitempty"`
 	OpenCVThreads string          `json:"opencv_threads_env"` // OPENCV_FOR_THREADS_NUM ("": all cores)
+	// Live runs: RSS and Go heap every 30 s, to tell warm-up from a leak.
+	RSSSamplesMB  []float64 `json:"rss_samples_mb,omitempty"`
+	HeapSamplesMB []float64 `json:"go_heap_samples_mb,omitempty"`
 }
 
 // Ratio compares runs of one clip.
@@ -535,17 +538,29 @@ func live(ctx context.Context, clip Clip, o Options) (Run, error) {
 		e2e = append(e2e, t.Total)
 		hist[min(len(hist)-1, int(t.Total/(10*time.Millisecond)))]++
 	}
+	sample := func() {
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		r.RSSSamplesMB = append(r.RSSSamplesMB, measure().rss)
+		r.HeapSamplesMB = append(r.HeapSamplesMB, float64(ms.HeapInuse)/(1<<20))
+	}
+	sample()
+	every := time.NewTicker(30 * time.Second)
+	defer every.Stop()
 loop:
 	for {
 		select {
 		case t := <-frames:
 			collect(t)
+		case <-every.C:
+			sample()
 		case <-timer.C:
 			break loop
 		case <-ctx.Done():
 			break loop
 		}
 	}
+	sample()
 	s1, u1 := cam.Status(), measure()
 	cancel()
 	<-done
