@@ -25,15 +25,15 @@ COPY --from=shared models /shared/models
 RUN VEIL_MODELS_SRC=/shared/models VEIL_MODELS=/models bash hack/setup-models.sh
 
 FROM debian:bookworm-slim
-# Provides the OpenCV 4.6 libraries that the binary links against, plus ffmpeg
-# (used to keep the audio track when redacting video).
+# Provides the OpenCV 4.6 and libvpx libraries that the binary links against,
+# ffmpeg (audio when redacting video) and opencv-doc (the demo clip).
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       libopencv-core406 libopencv-imgproc406 libopencv-imgcodecs406 \
       libopencv-videoio406 libopencv-dnn406 libopencv-objdetect406 \
       libopencv-video406 libopencv-calib3d406 libopencv-features2d406 \
       libopencv-highgui406 libopencv-photo406 \
-      ffmpeg ca-certificates \
+      libvpx7 opencv-doc ffmpeg ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /out/veil /usr/local/bin/veil
 COPY --from=models /models /models
@@ -43,6 +43,11 @@ ENV VEIL_MODELS=/models
 RUN useradd --system --create-home --home-dir /var/lib/veil --shell /usr/sbin/nologin veil
 USER veil
 WORKDIR /var/lib/veil
+# Inside a container the gateway must listen beyond loopback; publish the
+# ports only where the viewer and NATS should be reachable.
+ENV VEIL_HTTP_LISTEN=0.0.0.0:8080 VEIL_NATS_LISTEN=0.0.0.0:4222
+EXPOSE 8080 4222
+# UDP for WebRTC media uses ephemeral ports: run with --network host, or set
+# http.ice_hosts to the host's address.
 ENTRYPOINT ["veil"]
-# `veil serve` (live gateway, ports 8080 and 4222) lands with the live-gateway issue.
-CMD ["help"]
+CMD ["serve"]
