@@ -297,9 +297,6 @@ func (d *Detect) UnmarshalYAML(n *yaml.Node) error {
 	return nil
 }
 
-// MarshalYAML writes the preset name (the effective values are in the API).
-func (d Detect) MarshalYAML() (any, error) { return map[string]string{"preset": d.Preset}, nil }
-
 // Default is the configuration with no file: one demo camera, the embedded
 // NATS server, the viewer on localhost.
 func Default() Config {

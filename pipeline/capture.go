@@ -119,9 +119,6 @@ func OpenCapture(ctx context.Context, source string) (*Capture, error) {
 // source's first frame has the final word: see Read).
 func (c *Capture) Info() VideoInfo { return c.info }
 
-// Live reports whether frames come at the source's pace (not a file).
-func (c *Capture) Live() bool { return c.file == "" }
-
 // Read fills dst with the next frame. A file waits until its frame is due
 // and starts again at its end. A live source that fails to deliver returns
 // ErrSourceLost; a frame whose size changes mid-stream is an error too (the

@@ -43,13 +43,14 @@ type Counting struct {
 	cfg     CountConfig
 	yolo    *detect.Yolo
 	tracker *track.Tracker
-	counter *count.Counter
 	frame   int
-	scaled  bool
-	since   time.Time
 
-	mu   sync.Mutex
-	snap CountSnapshot
+	// Written by Process only; mu guards them against Snapshot. counter
+	// is made at the first frame, when the frame size is known.
+	mu      sync.Mutex
+	counter *count.Counter
+	since   time.Time
+	objects map[string]int
 }
 
 // NewCounting loads Yolo-Fastest from the model store.
@@ -74,7 +75,7 @@ func NewCounting(cfg CountConfig, store *models.Store) (*Counting, error) {
 }
 
 // scale turns fractions into pixels once the frame size is known.
-func (c *Counting) scale(w, h int) error {
+func (c *Counting) scale(w, h int, now time.Time) error {
 	fw, fh := float64(w), float64(h)
 	lines := make([]count.Line, len(c.cfg.Lines))
 	for i, l := range c.cfg.Lines {
@@ -92,18 +93,19 @@ func (c *Counting) scale(w, h int) error {
 	if err != nil {
 		return err
 	}
-	c.counter = counter
+	c.mu.Lock()
+	c.counter, c.since = counter, now
+	c.mu.Unlock()
 	return nil
 }
 
 // Process looks at one frame (borrowed) taken at now and returns the line
 // crossings it completed.
 func (c *Counting) Process(img gocv.Mat, now time.Time) ([]count.Event, error) {
-	if !c.scaled {
-		if err := c.scale(img.Cols(), img.Rows()); err != nil {
+	if c.counter == nil {
+		if err := c.scale(img.Cols(), img.Rows(), now); err != nil {
 			return nil, err
 		}
-		c.scaled, c.since = true, now
 	}
 	var dets []detect.Detection
 	if c.frame%c.cfg.Every == 0 {
@@ -120,25 +122,27 @@ func (c *Counting) Process(img gocv.Mat, now time.Time) ([]count.Event, error) {
 	obs := make([]count.Observation, 0, len(tracks))
 	objects := map[string]int{}
 	for _, t := range tracks {
-		b := t.Box
-		obs = append(obs, count.Observation{TrackID: t.ID, Class: t.Class.String(), Point: count.Point{X: float64(b.Min.X+b.Max.X) / 2, Y: float64(b.Max.Y)}, Confirmed: t.Confirmed, Predicted: t.Missed > 0})
+		obs = append(obs, count.Observation{TrackID: t.ID, Class: t.Class.String(), Point: count.BottomCentre(t.Box), Confirmed: t.Confirmed, Predicted: t.Missed > 0})
 		if t.Confirmed && t.Missed <= c.cfg.Every {
 			objects[t.Class.String()]++
 		}
 	}
-	events := c.counter.Update(now, obs)
-	snap := CountSnapshot{Since: c.since, Lines: c.counter.Totals(), Zones: c.counter.Occupancy(), Objects: objects}
 	c.mu.Lock()
-	c.snap = snap
+	events := c.counter.Update(now, obs)
+	c.objects = objects
 	c.mu.Unlock()
 	return events, nil
 }
 
-// Snapshot returns the counts so far (safe from any goroutine).
+// Snapshot returns the counts so far (safe from any goroutine). Totals are
+// built here, when asked for, not on every frame.
 func (c *Counting) Snapshot() CountSnapshot {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.snap
+	if c.counter == nil { // no frame yet
+		return CountSnapshot{}
+	}
+	return CountSnapshot{Since: c.since, Lines: c.counter.Totals(), Zones: c.counter.Occupancy(), Objects: c.objects}
 }
 
 // Close frees the detector.

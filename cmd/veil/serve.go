@@ -83,10 +83,6 @@ type gateway struct {
 	bus     *natsbus.Bus
 	outbox  *natsbus.Outbox // counts and events, persisted in JetStream
 	ln      net.Listener
-	started time.Time
-
-	statusMu  sync.Mutex
-	statusSeq map[string]uint64
 }
 
 // countConfig turns a camera's count settings into the pipeline's.
@@ -134,7 +130,7 @@ func newGateway(cfg config.Config, log *slog.Logger) (*gateway, error) {
 	if os.Getenv("OPENCV_FFMPEG_CAPTURE_OPTIONS") == "" {
 		os.Setenv("OPENCV_FFMPEG_CAPTURE_OPTIONS", pipeline.CaptureEnv) // before any capture opens
 	}
-	g := &gateway{cfg: cfg, log: log, started: time.Now(), statusSeq: map[string]uint64{}}
+	g := &gateway{cfg: cfg, log: log}
 	ok := false
 	defer func() {
 		if !ok {
@@ -202,15 +198,24 @@ type apiCamera struct {
 
 func (g *gateway) cameras() any {
 	out := make([]apiCamera, len(g.cams))
-	for i, c := range g.cams {
-		s := c.Status()
-		out[i] = apiCamera{CameraStatus: s, ViewerStats: g.streams[i].Stats(), WHEPURL: "/whep/" + s.Name}
-		if snap, ok := c.Counts(); ok {
-			out[i].Counts = &snap
-			out[i].CountLines, out[i].CountZones = g.cfg.Cameras[i].Count.Lines, g.cfg.Cameras[i].Count.Zones
-		}
+	for i := range g.cams {
+		out[i] = g.camera(i, true)
 	}
 	return out
+}
+
+// camera is camera i's API entry; withCounts adds what it counted.
+func (g *gateway) camera(i int, withCounts bool) apiCamera {
+	c := g.cams[i]
+	s := c.Status()
+	a := apiCamera{CameraStatus: s, ViewerStats: g.streams[i].Stats(), WHEPURL: "/whep/" + s.Name}
+	if withCounts {
+		if snap, ok := c.Counts(); ok {
+			a.Counts = &snap
+			a.CountLines, a.CountZones = g.cfg.Cameras[i].Count.Lines, g.cfg.Cameras[i].Count.Zones
+		}
+	}
+	return a
 }
 
 func (g *gateway) healthy() error {
@@ -281,17 +286,15 @@ func (g *gateway) natsURL() string {
 func (g *gateway) publishStatus(ctx context.Context) {
 	t := time.NewTicker(2 * time.Second)
 	defer t.Stop()
+	var seq uint64 // every camera's status goes out on each tick: one number serves all
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			for _, c := range g.cameras().([]apiCamera) {
-				g.statusMu.Lock()
-				g.statusSeq[c.Name]++
-				seq := g.statusSeq[c.Name]
-				g.statusMu.Unlock()
-				c.Counts, c.CountLines, c.CountZones = nil, nil, nil // counts have their own subject
+			seq++
+			for i := range g.cams {
+				c := g.camera(i, false) // counts have their own subject
 				msg := natsbus.Status{Schema: natsbus.SchemaStatus, Camera: c.Name, Seq: seq, Time: time.Now().UTC(), Status: c}
 				if err := g.bus.PublishJSON(natsbus.StatusSubject(c.Name), msg); err != nil {
 					g.log.Debug("status publish failed", "camera", c.Name, "err", err)

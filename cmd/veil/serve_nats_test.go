@@ -193,8 +193,8 @@ func TestServeCountsOverNATS(t *testing.T) {
 	// A consumer that was away reads the stream: every message, numbered
 	// without a gap, and the last totals equal the crossings published.
 	for _, cam := range []string{"plaza", "road"} {
-		counts := readSubject(t, url, natsbus.CountsSubject(cam))
-		events := readSubject(t, url, natsbus.EventsSubject(cam))
+		counts := testenv.StreamMessages(t, url, natsbus.CountsSubject(cam))
+		events := testenv.StreamMessages(t, url, natsbus.EventsSubject(cam))
 		for _, set := range [][]map[string]any{counts, events} {
 			for i, m := range set {
 				if int(m["seq"].(float64)) != i+1 {
@@ -238,29 +238,6 @@ func TestServeCountsOverNATS(t *testing.T) {
 			t.Errorf("%s: only %d counts from the 30 s outage reached the stream", cam, duringOutage)
 		}
 	}
-}
-
-// readSubject reads every stored message of subject from the VEIL stream.
-func readSubject(t *testing.T, url, subject string) []map[string]any {
-	t.Helper()
-	nc, err := nats.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	msgs, err := natsbus.History(ctx, nc, subject)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := make([]map[string]any, len(msgs))
-	for i, m := range msgs {
-		if err := json.Unmarshal(m, &out[i]); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return out
 }
 
 // TestCountsCommand: `veil counts` prints what a gateway publishes, from

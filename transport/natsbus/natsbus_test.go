@@ -1,4 +1,4 @@
-package natsbus
+package natsbus_test
 
 import (
 	"encoding/json"
@@ -9,12 +9,14 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/veil-gateway/veil/transport/natsbus"
 )
 
 // The embedded server accepts plain NATS clients, and PublishJSON's
 // messages arrive as JSON.
 func TestEmbedded(t *testing.T) {
-	b, err := Start(Options{Listen: "127.0.0.1:-1"}, slog.New(slog.DiscardHandler))
+	b, err := natsbus.Start(natsbus.Options{Listen: "127.0.0.1:-1"}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +61,7 @@ func TestEmbeddedPortTaken(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	_, err = Start(Options{Listen: ln.Addr().String()}, slog.New(slog.DiscardHandler))
+	_, err = natsbus.Start(natsbus.Options{Listen: ln.Addr().String()}, slog.New(slog.DiscardHandler))
 	if err == nil {
 		t.Fatal("started on a taken port")
 	}

@@ -1,8 +1,7 @@
-package natsbus
+package natsbus_test
 
 import (
 	"context"
-	"encoding/json"
 	"log/slog"
 	"net"
 	"strconv"
@@ -12,30 +11,8 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/veil-gateway/veil/internal/testenv"
+	"github.com/veil-gateway/veil/transport/natsbus"
 )
-
-// readStream returns every message stored on subject, decoded.
-func readStream(t *testing.T, url, subject string) []map[string]any {
-	t.Helper()
-	nc, err := nats.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	msgs, err := History(ctx, nc, subject)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := make([]map[string]any, len(msgs))
-	for i, m := range msgs {
-		if err := json.Unmarshal(m, &out[i]); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return out
-}
 
 // While the server is down the outbox keeps messages; after it returns
 // they are stored in order, numbered without a gap, none twice.
@@ -51,7 +28,7 @@ func TestOutboxSurvivesOutage(t *testing.T) {
 	defer nc.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	o := NewOutbox(nc, slog.New(slog.DiscardHandler))
+	o := natsbus.NewOutbox(nc, slog.New(slog.DiscardHandler))
 	go o.Run(ctx)
 	const subj = "veil.cam.events"
 	enqueue := func(n int) {
@@ -82,7 +59,7 @@ func TestOutboxSurvivesOutage(t *testing.T) {
 	srv = testenv.NATSServer(t, port, dir)
 	defer srv.Shutdown()
 	waitSent(25)
-	got := readStream(t, url, subj)
+	got := testenv.StreamMessages(t, url, subj)
 	if len(got) != 25 {
 		t.Fatalf("stream holds %d messages, want 25", len(got))
 	}

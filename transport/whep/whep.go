@@ -32,7 +32,6 @@ import (
 
 // Errors the handler maps to HTTP statuses.
 var (
-	ErrUnknownCamera  = errors.New("whep: no such camera")
 	ErrTooManyViewers = errors.New("whep: too many viewers for this camera")
 	ErrBadOffer       = errors.New("whep: bad SDP offer")
 )
