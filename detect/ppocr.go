@@ -28,6 +28,7 @@ type PPOCRConfig struct {
 	Threshold float32     // map threshold, PaddleOCR default 0.3
 	BoxThresh float32     // mean score of a box, PaddleOCR default 0.6
 	Passes    []Pass
+	Reuse     Reuse // answer unchanged tiles from memory (off when zero)
 }
 
 // NewPPOCR loads the model.
@@ -40,7 +41,7 @@ func NewPPOCR(c PPOCRConfig) (*PPOCR, error) {
 		return nil, err
 	}
 	p := &PPOCR{in: c.Input, threshold: c.Threshold, boxThresh: c.BoxThresh, minSide: 2}
-	p.t = newTiler(p, net, c.Passes)
+	p.t = newTiler(p, net, c.Passes, c.Reuse)
 	return p, nil
 }
 
@@ -67,7 +68,7 @@ func (p *PPOCR) DetectIn(img gocv.Mat, roi image.Rectangle) ([]Detection, error)
 // DetectZoomed looks inside roi only, magnified by zoom and cut into at most
 // maxTiles tiles: how a plate on a distant vehicle is read.
 func (p *PPOCR) DetectZoomed(img gocv.Mat, roi image.Rectangle, zoom float64, maxTiles int) ([]Detection, error) {
-	d, err := p.t.detectPasses(img, roi, []Pass{{Zoom: zoom, MaxTiles: maxTiles, MaxFit: zoom}})
+	d, err := p.t.detectPasses(img, roi, []Pass{{Zoom: zoom, MaxTiles: maxTiles, MaxFit: zoom}}, false)
 	if err != nil {
 		return nil, err
 	}
@@ -149,3 +150,6 @@ func (p *PPOCR) components(prob []float32, w, h int) []Detection {
 	}
 	return dets
 }
+
+// Tiles counts the tiles run and reused so far.
+func (p *PPOCR) Tiles() TileStats { return p.t.stats() }

@@ -95,16 +95,34 @@ type tiler struct {
 	passes []Pass
 	scaled gocv.Mat
 	padded gocv.Mat
+	memo   *memo // nil: every tile is looked at on every frame
+	run    int   // tiles run through the network
 }
 
-func newTiler(n fixedNet, dnn gocv.Net, passes []Pass) *tiler {
-	return &tiler{net: n, dnn: dnn, passes: orWholeFrame(passes), scaled: gocv.NewMat(), padded: gocv.NewMat()}
+func newTiler(n fixedNet, dnn gocv.Net, passes []Pass, r Reuse) *tiler {
+	t := &tiler{net: n, dnn: dnn, passes: orWholeFrame(passes), scaled: gocv.NewMat(), padded: gocv.NewMat()}
+	if r.Enabled() {
+		t.memo = newMemo(r)
+	}
+	return t
 }
 
 func (t *tiler) close() error {
 	t.scaled.Close()
 	t.padded.Close()
+	if t.memo != nil {
+		t.memo.close()
+	}
 	return t.dnn.Close()
+}
+
+// stats reports how many tiles were run and how many were answered from
+// the memo since the tiler was made.
+func (t *tiler) stats() TileStats {
+	if t.memo == nil {
+		return TileStats{Run: t.run}
+	}
+	return TileStats{Run: t.run, Reused: t.memo.reused}
 }
 
 // ErrBadFrame is returned for a frame a detector cannot look at (empty, not
@@ -120,11 +138,14 @@ func checkFrame(img gocv.Mat) error {
 
 // detect runs every pass over roi (a rectangle of img) and returns boxes in
 // img's coordinates.
+// Over the whole frame, tiles whose pixels have not changed since they were
+// last run are answered from the memo (when reuse is on).
 func (t *tiler) detect(img gocv.Mat, roi image.Rectangle) ([]Detection, error) {
-	return t.detectPasses(img, roi, t.passes)
+	useMemo := t.memo != nil && roi == image.Rect(0, 0, img.Cols(), img.Rows())
+	return t.detectPasses(img, roi, t.passes, useMemo)
 }
 
-func (t *tiler) detectPasses(img gocv.Mat, roi image.Rectangle, passes []Pass) ([]Detection, error) {
+func (t *tiler) detectPasses(img gocv.Mat, roi image.Rectangle, passes []Pass, useMemo bool) ([]Detection, error) {
 	if err := checkFrame(img); err != nil {
 		return nil, err
 	}
@@ -132,14 +153,29 @@ func (t *tiler) detectPasses(img gocv.Mat, roi image.Rectangle, passes []Pass) (
 	if roi.Dx() < 2 || roi.Dy() < 2 {
 		return nil, nil
 	}
+	if useMemo {
+		t.memo.begin(img)
+	}
 	in := t.net.inputSize()
 	var out []Detection
-	for _, p := range passes {
+	for i, p := range passes {
 		for _, tl := range plan(roi.Dx(), roi.Dy(), in, p) {
 			src := tl.src.Add(roi.Min)
+			var m *tileMemo
+			if useMemo {
+				m = t.memo.lookup(i, src)
+				if m.fresh() {
+					out = append(out, m.dets...)
+					continue
+				}
+			}
 			dets, err := t.runTile(img, src, tl.scale, in)
 			if err != nil {
 				return nil, err
+			}
+			t.run++
+			if m != nil {
+				m.store(src, dets)
 			}
 			out = append(out, dets...)
 		}

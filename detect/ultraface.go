@@ -23,6 +23,7 @@ type UltraFaceConfig struct {
 	Input     image.Point // 640x480 for RFB-640
 	Threshold SizeThreshold
 	Passes    []Pass
+	Reuse     Reuse // answer unchanged tiles from memory (off when zero)
 }
 
 // NewUltraFace loads the model.
@@ -35,7 +36,7 @@ func NewUltraFace(c UltraFaceConfig) (*UltraFace, error) {
 		return nil, err
 	}
 	u := &UltraFace{in: c.Input, threshold: c.Threshold}
-	u.t = newTiler(u, net, c.Passes)
+	u.t = newTiler(u, net, c.Passes, c.Reuse)
 	return u, nil
 }
 
@@ -115,6 +116,17 @@ func (u Union) Detect(img gocv.Mat) ([]Detection, error) {
 	return DropContained(out, 0.9), nil
 }
 
+// Tiles sums the members' tile counts.
+func (u Union) Tiles() TileStats {
+	var s TileStats
+	for _, d := range u {
+		if t, ok := d.(interface{ Tiles() TileStats }); ok {
+			s = s.Add(t.Tiles())
+		}
+	}
+	return s
+}
+
 // Close closes every member.
 func (u Union) Close() error {
 	var first error
@@ -125,3 +137,6 @@ func (u Union) Close() error {
 	}
 	return first
 }
+
+// Tiles counts the tiles run and reused so far.
+func (u *UltraFace) Tiles() TileStats { return u.t.stats() }

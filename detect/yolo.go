@@ -23,6 +23,7 @@ type YoloConfig struct {
 	Input        image.Point // 320x320 is the model's native size
 	Threshold    float32     // objectness x class score
 	Passes       []Pass
+	Reuse        Reuse // answer unchanged tiles from memory (off when zero)
 }
 
 // cocoClasses maps the COCO ids Veil cares about.
@@ -54,7 +55,7 @@ func NewYolo(c YoloConfig) (*Yolo, error) {
 		return nil, fmt.Errorf("yolo: %s has no output layers", c.Cfg)
 	}
 	y := &Yolo{in: c.Input, threshold: c.Threshold, outNames: outs}
-	y.t = newTiler(y, net, c.Passes)
+	y.t = newTiler(y, net, c.Passes, c.Reuse)
 	return y, nil
 }
 
@@ -121,3 +122,6 @@ func (y *Yolo) infer(in gocv.Mat) ([]Detection, error) {
 	}
 	return dets, nil
 }
+
+// Tiles counts the tiles run and reused so far.
+func (y *Yolo) Tiles() TileStats { return y.t.stats() }

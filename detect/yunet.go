@@ -25,6 +25,7 @@ type YuNetConfig struct {
 	Input     image.Point   // the file's fixed input size, e.g. 640x480
 	Threshold SizeThreshold // score thresholds; low values favour recall
 	Passes    []Pass
+	Reuse     Reuse // answer unchanged tiles from memory (off when zero)
 }
 
 // NewYuNet loads the model. The file is checked before OpenCV reads it.
@@ -37,7 +38,7 @@ func NewYuNet(c YuNetConfig) (*YuNet, error) {
 		return nil, err
 	}
 	y := &YuNet{in: c.Input, threshold: c.Threshold, priors: yunetPriors(c.Input.X, c.Input.Y)}
-	y.t = newTiler(y, net, c.Passes)
+	y.t = newTiler(y, net, c.Passes, c.Reuse)
 	return y, nil
 }
 
@@ -132,3 +133,6 @@ func (y *YuNet) infer(in gocv.Mat) ([]Detection, error) {
 	}
 	return NMS(dets, 0.3), nil
 }
+
+// Tiles counts the tiles run and reused so far.
+func (y *YuNet) Tiles() TileStats { return y.t.stats() }

@@ -25,6 +25,7 @@ type CountConfig struct {
 	Every     int // detector on every Nth frame; tracks are predicted in between
 	Threshold float32
 	Passes    []detect.Pass
+	Reuse     detect.Reuse // answer unchanged tiles from memory
 	Lines     []count.Line // fractions of the frame
 	Zones     []count.Zone // fractions of the frame
 }
@@ -66,7 +67,7 @@ func NewCounting(cfg CountConfig, store *models.Store) (*Counting, error) {
 	if err != nil {
 		return nil, err
 	}
-	y, err := detect.NewYolo(detect.YoloConfig{Cfg: cfgPath, Weights: weights, Input: image.Pt(320, 320), Threshold: cfg.Threshold, Passes: cfg.Passes})
+	y, err := detect.NewYolo(detect.YoloConfig{Cfg: cfgPath, Weights: weights, Input: image.Pt(320, 320), Threshold: cfg.Threshold, Passes: cfg.Passes, Reuse: cfg.Reuse})
 	if err != nil {
 		return nil, err
 	}

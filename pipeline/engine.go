@@ -64,6 +64,10 @@ type Config struct {
 	// a native-resolution (zoom 1) tiled pass to be seen at all.
 	VehiclePasses []detect.Pass `json:"vehicle_passes"`
 
+	// Reuse answers a tile whose pixels have not changed since it was last
+	// run with what was found then (every detector, whole-frame passes).
+	Reuse detect.Reuse `json:"reuse"`
+
 	Style redact.Style `json:"style"`
 }
 
@@ -91,6 +95,7 @@ func DefaultConfig() Config {
 		PlateVehicleZoom:   4,
 		MaxVehicles:        6,
 		VehiclePasses:      []detect.Pass{{Zoom: 0}, {Zoom: 1, MaxTiles: 15}},
+		Reuse:              detect.Reuse{Threshold: 10, MaxAge: 15}, // measured: bench/README.md
 		Style:              redact.Pixelate,
 	}
 }
@@ -118,6 +123,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("config: max vehicles %d must be in [1,64]", c.MaxVehicles)
 	case !(c.PlatePad >= 0 && c.PlatePad <= 2):
 		return fmt.Errorf("config: plate padding %v must be in [0,2]", c.PlatePad)
+	case !(c.Reuse.Threshold >= 0 && c.Reuse.Threshold <= 255) || c.Reuse.MaxAge < 0 || c.Reuse.MaxAge > 1000:
+		return fmt.Errorf("config: reuse threshold %v must be in [0,255] and max age %d in [0,1000]", c.Reuse.Threshold, c.Reuse.MaxAge)
 	}
 	for _, p := range slices.Concat(c.FacePasses, c.UltraPasses, c.PlatePasses, c.VehiclePasses) {
 		if !(p.Zoom >= 0 && p.Zoom <= 8) || p.MaxTiles < 0 || p.MaxTiles > 256 {
@@ -173,13 +180,13 @@ func (e *Engine) load(cfg Config, store *models.Store) error {
 		paths[name] = p
 	}
 	if cfg.Faces {
-		y, err := detect.NewYuNet(detect.YuNetConfig{Model: paths[models.YuNet640], Input: image.Pt(640, 480), Threshold: faceThresholds(cfg, cfg.FaceThreshold), Passes: cfg.FacePasses})
+		y, err := detect.NewYuNet(detect.YuNetConfig{Model: paths[models.YuNet640], Input: image.Pt(640, 480), Threshold: faceThresholds(cfg, cfg.FaceThreshold), Passes: cfg.FacePasses, Reuse: cfg.Reuse})
 		if err != nil {
 			return err
 		}
 		e.faces = y
 		if cfg.UltraFace {
-			u, err := detect.NewUltraFace(detect.UltraFaceConfig{Model: paths[models.UltraFace640], Input: image.Pt(640, 480), Threshold: faceThresholds(cfg, cfg.UltraThreshold), Passes: cfg.UltraPasses})
+			u, err := detect.NewUltraFace(detect.UltraFaceConfig{Model: paths[models.UltraFace640], Input: image.Pt(640, 480), Threshold: faceThresholds(cfg, cfg.UltraThreshold), Passes: cfg.UltraPasses, Reuse: cfg.Reuse})
 			if err != nil {
 				return err
 			}
@@ -187,13 +194,13 @@ func (e *Engine) load(cfg Config, store *models.Store) error {
 		}
 	}
 	if cfg.Plates {
-		d, err := detect.NewPPOCR(detect.PPOCRConfig{Model: paths[models.PPOCRDet], Input: image.Pt(640, 640), Threshold: 0.3, BoxThresh: cfg.PlateThreshold, Passes: cfg.PlatePasses})
+		d, err := detect.NewPPOCR(detect.PPOCRConfig{Model: paths[models.PPOCRDet], Input: image.Pt(640, 640), Threshold: 0.3, BoxThresh: cfg.PlateThreshold, Passes: cfg.PlatePasses, Reuse: cfg.Reuse})
 		if err != nil {
 			return err
 		}
 		e.plates = d
 		if cfg.PlateVehicles {
-			y, err := detect.NewYolo(detect.YoloConfig{Cfg: paths[models.YoloCfg], Weights: paths[models.YoloWeights], Input: image.Pt(320, 320), Threshold: 0.25, Passes: cfg.VehiclePasses})
+			y, err := detect.NewYolo(detect.YoloConfig{Cfg: paths[models.YoloCfg], Weights: paths[models.YoloWeights], Input: image.Pt(320, 320), Threshold: 0.25, Passes: cfg.VehiclePasses, Reuse: cfg.Reuse})
 			if err != nil {
 				return err
 			}
@@ -205,6 +212,21 @@ func (e *Engine) load(cfg Config, store *models.Store) error {
 
 func faceThresholds(cfg Config, high float32) detect.SizeThreshold {
 	return detect.SizeThreshold{High: high, Mid: cfg.FaceMidThreshold, Low: cfg.FaceSmallThreshold, MidWidth: cfg.FaceMidWidth, SmallWidth: cfg.FaceSmallWidth}
+}
+
+// Tiles counts the tiles the detectors ran and answered from memory.
+func (e *Engine) Tiles() detect.TileStats {
+	var s detect.TileStats
+	if t, ok := e.faces.(interface{ Tiles() detect.TileStats }); ok {
+		s = s.Add(t.Tiles())
+	}
+	if e.plates != nil {
+		s = s.Add(e.plates.Tiles())
+	}
+	if e.vehicles != nil {
+		s = s.Add(e.vehicles.Tiles())
+	}
+	return s
 }
 
 // Close frees the detectors.

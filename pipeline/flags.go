@@ -54,3 +54,27 @@ func FormatPasses(ps []detect.Pass) string {
 	}
 	return b.String()
 }
+
+// ParseReuse reads a tile-reuse setting: "threshold/max-age" (as "10/15"),
+// or "off".
+func ParseReuse(s string) (detect.Reuse, error) {
+	s = strings.TrimSpace(s)
+	if s == "off" || s == "0/0" {
+		return detect.Reuse{}, nil
+	}
+	a, b, ok := strings.Cut(s, "/")
+	t, err1 := strconv.ParseFloat(strings.TrimSpace(a), 64)
+	n, err2 := strconv.Atoi(strings.TrimSpace(b))
+	if !ok || err1 != nil || err2 != nil || !(t > 0 && t <= 255) || n < 1 || n > 1000 {
+		return detect.Reuse{}, fmt.Errorf("reuse %q: want off, or threshold/max-age with threshold in (0,255] and max age in [1,1000]", s)
+	}
+	return detect.Reuse{Threshold: t, MaxAge: n}, nil
+}
+
+// FormatReuse is the inverse of ParseReuse.
+func FormatReuse(r detect.Reuse) string {
+	if !r.Enabled() {
+		return "off"
+	}
+	return strconv.FormatFloat(r.Threshold, 'g', -1, 64) + "/" + strconv.Itoa(r.MaxAge)
+}

@@ -1,0 +1,148 @@
+package detect
+
+import (
+	"image"
+
+	"gocv.io/x/gocv"
+)
+
+// Reuse lets a detector skip a tile whose pixels have not changed since the
+// network last looked at it, and answer with what it found then. A fixed
+// camera's background is most of its frame: only the tiles where something
+// moved are run again. Change is judged on the frame's grey levels averaged
+// over ReuseBlock x ReuseBlock blocks, against the tile as it was when it was
+// last run (not the previous frame), so slow drift adds up and is noticed.
+type Reuse struct {
+	// Threshold: a tile has changed when any of its blocks' mean grey moved
+	// by more than this (0-255). 0 turns reuse off.
+	Threshold float64 `json:"threshold"`
+	// MaxAge: a tile is run again after this many frames answered from the
+	// memo, changed or not (a bound on how long a miss can last).
+	MaxAge int `json:"max_age"`
+}
+
+// ReuseBlock is the side in pixels of the blocks change is judged on: a
+// face 8 px wide fills at least one.
+const ReuseBlock = 4
+
+// Enabled reports whether r turns reuse on.
+func (r Reuse) Enabled() bool { return r.Threshold > 0 && r.MaxAge > 0 }
+
+// TileStats counts a detector's tiles: run through the network, or
+// answered from the memo because nothing changed.
+type TileStats struct {
+	Run    int `json:"run"`
+	Reused int `json:"reused"`
+}
+
+// Add sums two counts.
+func (s TileStats) Add(o TileStats) TileStats {
+	return TileStats{Run: s.Run + o.Run, Reused: s.Reused + o.Reused}
+}
+
+// memo holds, per tile, the block-averaged grey it was last run on and what
+// the network found there.
+type memo struct {
+	cfg    Reuse
+	size   image.Point // frame size the tiles are for
+	gray   gocv.Mat
+	small  gocv.Mat // the current frame, grey, one pixel per block
+	diff   gocv.Mat
+	tiles  map[memoKey]*tileMemo
+	reused int
+}
+
+type memoKey struct {
+	pass int
+	src  image.Rectangle
+}
+
+type tileMemo struct {
+	m       *memo
+	ref     gocv.Mat // small's pixels under the tile when it was last run
+	dets    []Detection
+	age     int
+	changed bool
+}
+
+func newMemo(r Reuse) *memo {
+	return &memo{cfg: r, gray: gocv.NewMat(), small: gocv.NewMat(), diff: gocv.NewMat(), tiles: map[memoKey]*tileMemo{}}
+}
+
+func (m *memo) close() {
+	m.reset()
+	m.gray.Close()
+	m.small.Close()
+	m.diff.Close()
+}
+
+func (m *memo) reset() {
+	for k, t := range m.tiles {
+		t.ref.Close()
+		delete(m.tiles, k)
+	}
+}
+
+// begin takes in a new frame (already checked: 8-bit BGR, at least 2x2).
+func (m *memo) begin(img gocv.Mat) {
+	size := image.Pt(img.Cols(), img.Rows())
+	if size != m.size {
+		m.reset()
+		m.size = size
+	}
+	gocv.CvtColor(img, &m.gray, gocv.ColorBGRToGray)
+	sw, sh := max(1, (size.X+ReuseBlock-1)/ReuseBlock), max(1, (size.Y+ReuseBlock-1)/ReuseBlock)
+	gocv.Resize(m.gray, &m.small, image.Pt(sw, sh), 0, 0, gocv.InterpolationArea)
+}
+
+// blocks is a tile's rectangle in small.
+func (m *memo) blocks(src image.Rectangle) image.Rectangle {
+	r := image.Rect(src.Min.X/ReuseBlock, src.Min.Y/ReuseBlock,
+		(src.Max.X+ReuseBlock-1)/ReuseBlock, (src.Max.Y+ReuseBlock-1)/ReuseBlock)
+	return r.Intersect(image.Rect(0, 0, m.small.Cols(), m.small.Rows()))
+}
+
+// lookup returns the tile's memo and whether its pixels changed.
+func (m *memo) lookup(pass int, src image.Rectangle) *tileMemo {
+	k := memoKey{pass, src}
+	t, ok := m.tiles[k]
+	if !ok {
+		t = &tileMemo{m: m, ref: gocv.NewMat(), age: -1}
+		m.tiles[k] = t
+	}
+	t.changed = true
+	r := m.blocks(src)
+	if t.age >= 0 && !r.Empty() && t.ref.Cols() == r.Dx() && t.ref.Rows() == r.Dy() {
+		cur := m.small.Region(r)
+		gocv.AbsDiff(cur, t.ref, &m.diff)
+		cur.Close()
+		_, hi, _, _ := gocv.MinMaxLoc(m.diff)
+		t.changed = float64(hi) > m.cfg.Threshold
+	}
+	return t
+}
+
+// fresh reports whether the tile can be answered from the memo, and counts
+// it if so.
+func (t *tileMemo) fresh() bool {
+	if t.changed || t.age < 0 || t.age >= t.m.cfg.MaxAge {
+		return false
+	}
+	t.age++
+	t.m.reused++
+	return true
+}
+
+// store records what the network found on the tile src just run.
+func (t *tileMemo) store(src image.Rectangle, dets []Detection) {
+	r := t.m.blocks(src)
+	if r.Empty() {
+		t.age = -1
+		return
+	}
+	cur := t.m.small.Region(r)
+	cur.CopyTo(&t.ref)
+	cur.Close()
+	t.dets = append(t.dets[:0], dets...)
+	t.age = 0
+}

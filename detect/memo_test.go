@@ -1,0 +1,116 @@
+package detect_test
+
+import (
+	"image"
+	"image/color"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"gocv.io/x/gocv"
+
+	"github.com/veil-gateway/veil/detect"
+	"github.com/veil-gateway/veil/internal/testenv"
+	"github.com/veil-gateway/veil/models"
+)
+
+// Tiles whose pixels did not change are answered from memory; a face that
+// appears in a tile makes that tile run again, and the face is found.
+func TestTileReuse(t *testing.T) {
+	dir := testenv.Data(t, "faces-dlib")
+	gt := readGT(t, filepath.Join(dir, "gt.csv"))
+	const file = "2007_007763.jpg"
+	faces := gt[file]
+	y, err := detect.NewYuNet(detect.YuNetConfig{Model: modelPath(t, models.YuNet640), Input: image.Pt(640, 480),
+		Threshold: detect.SizeThreshold{High: 0.6}, Passes: []detect.Pass{{Zoom: 0}, {Zoom: 2, MaxTiles: 12}},
+		Reuse: detect.Reuse{Threshold: 10, MaxAge: 2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer y.Close()
+	a := gocv.IMRead(filepath.Join(dir, "images", file), gocv.IMReadColor)
+	defer a.Close()
+	// b: the same picture with the rightmost face painted over (it lies in
+	// the whole-frame tile and the right column of 2x tiles only).
+	slices.SortFunc(faces, func(p, q image.Rectangle) int { return q.Min.X - p.Min.X })
+	b := a.Clone()
+	defer b.Close()
+	gocv.Rectangle(&b, faces[0], color.RGBA{128, 128, 128, 255}, -1)
+
+	run := func(img gocv.Mat) ([]detect.Detection, detect.TileStats) {
+		t.Helper()
+		before := y.Tiles()
+		d, err := y.Detect(img)
+		if err != nil {
+			t.Fatal(err)
+		}
+		after := y.Tiles()
+		return d, detect.TileStats{Run: after.Run - before.Run, Reused: after.Reused - before.Reused}
+	}
+	d1, s1 := run(a)
+	if s1.Reused != 0 || s1.Run < 2 {
+		t.Fatalf("first frame: %+v, want every tile run", s1)
+	}
+	tiles := s1.Run
+	for _, f := range faces {
+		if !found(d1, f) {
+			t.Fatalf("face %v not found in the first frame", f)
+		}
+	}
+	d2, s2 := run(a)
+	if s2.Run != 0 || s2.Reused != tiles || !slices.Equal(d1, d2) {
+		t.Errorf("same frame again: %+v, %d boxes (first %d), want every tile reused and the same boxes", s2, len(d2), len(d1))
+	}
+	d3, s3 := run(b)
+	if s3.Run == 0 || s3.Run == tiles || s3.Run+s3.Reused != tiles {
+		t.Errorf("one face painted over: %+v, want the tiles over it run and the rest reused", s3)
+	}
+	if found(d3, faces[0]) {
+		t.Errorf("painted-over face %v still reported", faces[0])
+	}
+	for _, f := range faces[1:] {
+		if !found(d3, f) {
+			t.Errorf("face %v lost when another was painted over", f)
+		}
+	}
+	// The face comes back: its tiles differ from what they were last run on.
+	d4, s4 := run(a)
+	if s4.Run < s3.Run || !found(d4, faces[0]) {
+		t.Errorf("face back: %+v, found %v; want at least the %d tiles over it run and the face found", s4, found(d4, faces[0]), s3.Run)
+	}
+	// MaxAge 2: a tile answered twice from memory is run again, changed
+	// or not (the tiles not run for d4 had been answered twice).
+	_, s5 := run(a)
+	_, s6 := run(a)
+	_, s7 := run(a)
+	if s5.Reused != tiles || s6.Reused != tiles || s7.Run != tiles {
+		t.Errorf("max age: %+v, %+v, %+v; want all reused twice, then all run", s5, s6, s7)
+	}
+	// Another frame size starts afresh.
+	small := gocv.NewMat()
+	defer small.Close()
+	gocv.Resize(a, &small, image.Pt(a.Cols()/2, a.Rows()/2), 0, 0, gocv.InterpolationArea)
+	if _, s := run(small); s.Reused != 0 {
+		t.Errorf("new frame size: %+v, want nothing reused", s)
+	}
+}
+
+// Reuse is off by default: every tile runs on every frame.
+func TestTileReuseOffByDefault(t *testing.T) {
+	y, err := detect.NewYuNet(detect.YuNetConfig{Model: modelPath(t, models.YuNet640), Input: image.Pt(640, 480),
+		Threshold: detect.SizeThreshold{High: 0.6}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer y.Close()
+	img := gocv.NewMatWithSize(480, 640, gocv.MatTypeCV8UC3)
+	defer img.Close()
+	for range 2 {
+		if _, err := y.Detect(img); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s := y.Tiles(); s.Run != 2 || s.Reused != 0 {
+		t.Errorf("tiles %+v, want 2 run", s)
+	}
+}
