@@ -24,6 +24,7 @@ import (
 
 	"gocv.io/x/gocv"
 
+	"github.com/veil-gateway/veil/detect"
 	"github.com/veil-gateway/veil/models"
 	"github.com/veil-gateway/veil/pipeline"
 	"github.com/veil-gateway/veil/redact"
@@ -37,6 +38,7 @@ const (
 	Naive       = "naive"       // decode -> detect (full resolution, every frame) -> redact -> encode, one goroutine
 	Veil        = "veil"        // decode || detect -> hold -> redact || encode, as fast as frames decode
 	Live        = "live"        // the live camera, paced at the clip's rate: drops and capture-to-sample latency
+	Guard       = "guard"       // the live camera in guard mode: detection beside the frame path (pipeline.Guard)
 	Sched       = "schedule"    // recall cost of detecting every Nth frame only (hold in between)
 )
 
@@ -63,6 +65,11 @@ type Options struct {
 	LiveFPS   float64   // pace live runs at this rate (0: the clip's)
 	WarmUp    int       // frames run before measuring a throughput run
 	MaxLateMs int       // live: max latency before a frame is dropped
+	// Schedule mode: tile-reuse settings whose recall is measured against
+	// running every tile on every frame.
+	Reuses []detect.Reuse
+	// GuardThreshold is the live guard's change threshold (grey levels).
+	GuardThreshold float64
 }
 
 // Dist summarises durations in milliseconds.
@@ -102,6 +109,8 @@ type Run struct {
 	SourceFPS     float64         `json:"source_fps"`
 	Frames        int             `json:"frames"`         // processed to an encoded sample
 	Dropped       int             `json:"frames_dropped"` // live: replaced while the detector was busy, or late
+	Masked        int             `json:"frames_masked"`  // live: sent masked whole (fail closed)
+	DetectMs      float64         `json:"detect_ms"`      // live: detection per detected frame (moving average)
 	Seconds       float64         `json:"seconds"`
 	FPS           float64         `json:"fps"`
 	CPUMsFrame    float64         `json:"cpu_ms_per_frame"` // user+system CPU of the process per processed frame
@@ -126,6 +135,10 @@ type Ratio struct {
 	LiveP99Ms           float64 `json:"live_capture_to_sample_p99_ms"` // <= 100 is the target
 	LiveFPS             float64 `json:"live_fps,omitempty"`            // the clip's rate is the target
 	LiveSourceFPS       float64 `json:"live_source_fps,omitempty"`     //
+	GuardDropShare      float64 `json:"guard_dropped_share,omitempty"`
+	GuardP99Ms          float64 `json:"guard_capture_to_sample_p99_ms,omitempty"`
+	GuardFPS            float64 `json:"guard_fps,omitempty"`
+	GuardMasked         float64 `json:"guard_masked_share,omitempty"` // frames masked whole (no detection result yet, or too old)
 	NaiveOverPassThru   float64 `json:"naive_cpu_over_passthrough"`
 	PassThroughFPS      float64 `json:"passthrough_fps"`
 }
@@ -157,14 +170,14 @@ func Do(ctx context.Context, o Options) (*Report, error) {
 			var err error
 			switch mode {
 			case Sched:
-				sc, err := MeasureSchedule(ctx, clip, o.Engine, o, min(o.Frames*3, 300), 4)
+				sc, err := MeasureSchedule(ctx, clip, o.Engine, o, min(o.Frames*3, 300), 4, o.Reuses)
 				if err != nil {
 					return nil, fmt.Errorf("bench %s %s: %w", clip.Name, mode, err)
 				}
 				rep.Schedule = append(rep.Schedule, sc...)
 				continue
-			case Live:
-				r, err = live(ctx, clip, o)
+			case Live, Guard:
+				r, err = live(ctx, clip, mode, o)
 			case PassThrough, Naive, Veil:
 				r, err = throughput(ctx, clip, mode, o)
 			default:
@@ -201,6 +214,11 @@ func ratios(clip string, runs []Run) Ratio {
 	if l, ok := by[Live]; ok {
 		r.LiveDropShare = div(float64(l.Dropped), float64(l.Dropped+l.Frames))
 		r.LiveP99Ms, r.LiveFPS, r.LiveSourceFPS = l.EndToEnd.P99, l.FPS, l.SourceFPS
+	}
+	if g, ok := by[Guard]; ok {
+		r.GuardDropShare = div(float64(g.Dropped), float64(g.Dropped+g.Frames))
+		r.GuardP99Ms, r.GuardFPS, r.LiveSourceFPS = g.EndToEnd.P99, g.FPS, g.SourceFPS
+		r.GuardMasked = div(float64(g.Masked), float64(g.Frames))
 	}
 	return r
 }
@@ -489,8 +507,8 @@ func throughput(ctx context.Context, clip Clip, mode string, o Options) (Run, er
 }
 
 // live runs the clip through a real camera, paced at its own rate.
-func live(ctx context.Context, clip Clip, o Options) (Run, error) {
-	r := Run{Clip: clip.Name, Mode: Live, OpenCVThreads: os.Getenv("OPENCV_FOR_THREADS_NUM")}
+func live(ctx context.Context, clip Clip, mode string, o Options) (Run, error) {
+	r := Run{Clip: clip.Name, Mode: mode, OpenCVThreads: os.Getenv("OPENCV_FOR_THREADS_NUM")}
 	ft := frameTimes{}
 	var e2e []time.Duration
 	hist := make([]int, 100)
@@ -498,6 +516,7 @@ func live(ctx context.Context, clip Clip, o Options) (Run, error) {
 	frames := make(chan pipeline.FrameTiming, 4096)
 	cfg := pipeline.CameraConfig{Name: "bench", Source: clip.Path, Engine: o.Engine, BitrateKbps: o.Bitrate,
 		MaxLatency: time.Duration(max(50, o.MaxLateMs)) * time.Millisecond, Hold: o.Hold, Count: o.Count, FPS: o.LiveFPS,
+		Guard: mode == Guard, GuardThreshold: o.GuardThreshold,
 		OnFrame: func(t pipeline.FrameTiming) {
 			select {
 			case frames <- t:
@@ -568,6 +587,7 @@ loop:
 	r.Width, r.Height, r.SourceFPS = s1.Width, s1.Height, s1.SourceFPS
 	r.Frames = int(s1.Encoded - s0.Encoded)
 	r.Dropped = int((s1.Dropped - s0.Dropped) + (s1.Late - s0.Late))
+	r.Masked, r.DetectMs = int(s1.Masked-s0.Masked), s1.DetectMs
 	if r.Frames > 0 {
 		r.FPS = float64(r.Frames) / r.Seconds
 		r.CPUMsFrame = float64(u1.cpu-u0.cpu) / float64(time.Millisecond) / float64(r.Frames)

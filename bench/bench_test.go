@@ -33,15 +33,32 @@ func TestBenchReport(t *testing.T) {
 	naive.FacePasses = []detect.Pass{{Zoom: 1}}
 	var progress bytes.Buffer
 	rep, err := bench.Do(context.Background(), bench.Options{
-		Clips: []bench.Clip{{Name: "short", Path: clip}}, Modes: []string{bench.PassThrough, bench.Naive, bench.Veil, bench.Live},
+		Clips: []bench.Clip{{Name: "short", Path: clip}}, Modes: []string{bench.PassThrough, bench.Naive, bench.Veil, bench.Live, bench.Guard, bench.Sched},
 		Frames: 4, WarmUp: 1, LiveFor: 2 * time.Second, Engine: eng, NaiveEng: naive, Hold: 3, Bitrate: 1000, MaxLateMs: 5000,
 		Store: models.Open(testenv.Models(t)), Log: slog.New(slog.DiscardHandler), Progress: &progress,
+		Reuses: []detect.Reuse{{Threshold: 10, MaxAge: 15}}, GuardThreshold: 10,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rep.Runs) != 4 || len(rep.Ratios) != 1 {
+	if len(rep.Runs) != 5 || len(rep.Ratios) != 1 {
 		t.Fatalf("runs %d, ratios %d", len(rep.Runs), len(rep.Ratios))
+	}
+	// Schedule rows: every 1-4 frames with the hold, tile reuse, the guard
+	// at three lags; each compared with detection on every frame.
+	if len(rep.Schedule) != 8 {
+		t.Fatalf("schedule rows %d, want 8: %+v", len(rep.Schedule), rep.Schedule)
+	}
+	for i, s := range rep.Schedule {
+		if s.Regions == 0 || s.Recall <= 0 || s.Recall > 1 || (i == 0 && s.Recall != 1) {
+			t.Errorf("schedule row %d: %+v", i, s)
+		}
+	}
+	if r := rep.Schedule[4]; r.Reuse == nil || r.Tiles.Run == 0 {
+		t.Errorf("reuse row: %+v", r)
+	}
+	if g := rep.Schedule[7]; g.GuardLag != 12 || g.MaskedShare <= 0 || g.MaskedShare > 1 {
+		t.Errorf("guard row: %+v", g)
 	}
 	for _, r := range rep.Runs {
 		if r.Frames == 0 || r.FPS <= 0 || r.CPUMsFrame <= 0 || r.RSSEndMB <= 0 || r.EndToEnd.P99 <= 0 || r.Width != 768 {
@@ -50,12 +67,13 @@ func TestBenchReport(t *testing.T) {
 		if _, ok := r.Stages["encode"]; !ok {
 			t.Errorf("%s: no encode stage", r.Mode)
 		}
-		if _, ok := r.Stages["faces"]; ok != (r.Mode != bench.PassThrough) {
+		// Guard mode detects beside the frame path: no faces stage per frame.
+		if _, ok := r.Stages["faces"]; ok != (r.Mode != bench.PassThrough && r.Mode != bench.Guard) {
 			t.Errorf("%s: faces stage present = %v", r.Mode, ok)
 		}
 	}
 	q := rep.Ratios[0]
-	if q.VeilOverNaiveFPS <= 0 || q.VeilCPUOverPassThru <= 1 || q.LiveSourceFPS != 10 {
+	if q.VeilOverNaiveFPS <= 0 || q.VeilCPUOverPassThru <= 1 || q.LiveSourceFPS != 10 || q.GuardFPS <= 0 {
 		t.Errorf("ratios %+v", q)
 	}
 	var table, js bytes.Buffer
@@ -70,7 +88,7 @@ func TestBenchReport(t *testing.T) {
 		t.Errorf("JSON: %v", err)
 	}
 	files, err := rep.WritePlots(t.TempDir())
-	if err != nil || len(files) != 2 {
+	if err != nil || len(files) != 3 {
 		t.Fatalf("plots %v: %v", files, err)
 	}
 	for _, f := range files {

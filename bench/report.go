@@ -36,9 +36,10 @@ func (r *Report) WriteTable(w io.Writer) error {
 	}
 	fmt.Fprintln(w)
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "clip\tveil/naive fps (>=3)\tveil/pass-through CPU (<=2)\tlive fps / source\tlive dropped\tlive p99 ms (<=100)\t")
+	fmt.Fprintln(tw, "clip\tveil/naive fps (>=3)\tveil/pass-through CPU (<=2)\tlive fps / source\tlive dropped\tlive p99 ms (<=100)\tguard fps\tguard dropped\tguard p99 ms\t")
 	for _, q := range r.Ratios {
-		fmt.Fprintf(tw, "%s\t%.2f\t%.2f\t%.1f / %.0f\t%.1f%%\t%.0f\t\n", q.Clip, q.VeilOverNaiveFPS, q.VeilCPUOverPassThru, q.LiveFPS, q.LiveSourceFPS, 100*q.LiveDropShare, q.LiveP99Ms)
+		fmt.Fprintf(tw, "%s\t%.2f\t%.2f\t%.1f / %.0f\t%.1f%%\t%.0f\t%.1f\t%.1f%%\t%.0f\t\n", q.Clip, q.VeilOverNaiveFPS, q.VeilCPUOverPassThru, q.LiveFPS, q.LiveSourceFPS, 100*q.LiveDropShare, q.LiveP99Ms,
+			q.GuardFPS, 100*q.GuardDropShare, q.GuardP99Ms)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -48,9 +49,18 @@ func (r *Report) WriteTable(w io.Writer) error {
 	}
 	fmt.Fprintln(w)
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "clip	detect every	frames detected	regions (every frame)	still destroyed	recall vs every frame	")
+	fmt.Fprintln(tw, "clip	detect every	how	frames detected	tiles run	guard masked	regions (every frame)	still destroyed	recall vs every frame	")
 	for _, s := range r.Schedule {
-		fmt.Fprintf(tw, "%s\t%d\t%d/%d\t%d\t%d\t%.3f\t\n", s.Clip, s.Every, s.Detected, s.Frames, s.Regions, s.Covered, s.Recall)
+		how, tiles, masked := "hold", "-", "-"
+		switch {
+		case s.Reuse != nil:
+			how = "reuse " + fmt.Sprintf("%g/%d", s.Reuse.Threshold, s.Reuse.MaxAge)
+			tiles = fmt.Sprintf("%.0f%%", 100*float64(s.Tiles.Run)/float64(max(1, s.Tiles.Run+s.Tiles.Reused)))
+		case s.GuardLag > 0:
+			how = fmt.Sprintf("guard, lag %d", s.GuardLag)
+			masked = fmt.Sprintf("%.1f%%", 100*s.MaskedShare)
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%d/%d\t%s\t%s\t%d\t%d\t%.3f\t\n", s.Clip, s.Every, how, s.Detected, s.Frames, tiles, masked, s.Regions, s.Covered, s.Recall)
 	}
 	return tw.Flush()
 }
@@ -114,7 +124,7 @@ func (r *Report) WritePlots(dir string) ([]string, error) {
 
 	// Live latency histograms.
 	for _, run := range r.Runs {
-		if run.Mode != Live || len(run.Histogram) == 0 {
+		if (run.Mode != Live && run.Mode != Guard) || len(run.Histogram) == 0 {
 			continue
 		}
 		b.Reset()

@@ -66,8 +66,19 @@ type Camera struct {
 	BitrateKbps int           `yaml:"bitrate_kbps"` // VP8 target
 	MaxLatency  time.Duration `yaml:"max_latency"`  // a frame older than this when redacted is dropped
 	Hold        int           `yaml:"hold"`         // frames a region stays redacted after it was last seen
-	Count       Count         `yaml:"count"`
+	// Mode: "sync" (each frame waits for its own detection; frames that
+	// arrive meanwhile are dropped) or "guard" (every frame is sent at the
+	// camera's rate; between detections, every block that changed since
+	// detection last looked is masked too).
+	Mode  string `yaml:"mode"`
+	Count Count  `yaml:"count"`
 }
+
+// Camera modes.
+const (
+	ModeSync  = "sync"
+	ModeGuard = "guard"
+)
 
 // Count configures anonymous counting of people and vehicles on a camera.
 type Count struct {
@@ -196,6 +207,7 @@ type detectYAML struct {
 	PlateThreshold *float32 `yaml:"plate_threshold"`
 	PlatePasses    *string  `yaml:"plate_passes"`
 	PlateVehicles  *bool    `yaml:"plate_vehicles"`
+	Reuse          *string  `yaml:"reuse"`
 	Style          *string  `yaml:"style"`
 }
 
@@ -283,6 +295,13 @@ func (d *Detect) UnmarshalYAML(n *yaml.Node) error {
 		}
 		*p.dst = ps
 	}
+	if y.Reuse != nil {
+		r, err := pipeline.ParseReuse(*y.Reuse)
+		if err != nil {
+			return fmt.Errorf("line %d: detect.reuse: %w", n.Line, err)
+		}
+		c.Reuse = r
+	}
 	if y.Style != nil {
 		s, err := redact.ParseStyle(*y.Style)
 		if err != nil {
@@ -320,7 +339,7 @@ func DemoCamera() Camera {
 // DefaultCamera is what every camera starts from.
 func DefaultCamera() Camera {
 	d, _ := Preset("live")
-	return Camera{Detect: Detect{Preset: "live", Config: d}, BitrateKbps: 1500, MaxLatency: 2 * time.Second, Hold: 5,
+	return Camera{Detect: Detect{Preset: "live", Config: d}, BitrateKbps: 1500, MaxLatency: 2 * time.Second, Hold: 5, Mode: ModeSync,
 		Count: Count{Enabled: true, Every: 1, Threshold: 0.3, Passes: "0,1:15", PublishEvery: 10 * time.Second}}
 }
 
@@ -518,6 +537,8 @@ func (c Camera) Validate() error {
 		return fmt.Errorf("max_latency %v: want 50ms-1m", c.MaxLatency)
 	case c.Hold < 0 || c.Hold > 300:
 		return fmt.Errorf("hold %d: want 0-300 frames", c.Hold)
+	case c.Mode != ModeSync && c.Mode != ModeGuard:
+		return fmt.Errorf("mode %q: want %s or %s", c.Mode, ModeSync, ModeGuard)
 	}
 	for i, z := range c.Zones {
 		if err := validPolygon(z); err != nil {

@@ -43,6 +43,14 @@ type CameraConfig struct {
 	// OnFrame, when set, gets each processed frame's stage times (veil
 	// bench). Called from the camera's worker; it must be quick.
 	OnFrame func(FrameTiming)
+	// Guard sends every frame at the camera's rate while detection runs
+	// at its own on the newest frame: between detections a frame is
+	// redacted with what detection found plus every block that changed
+	// since (see Guard). Off: each frame waits for its own detection, and
+	// frames that arrive meanwhile are dropped.
+	Guard bool
+	// GuardThreshold is the guard's change threshold (0: GuardThreshold).
+	GuardThreshold float64
 }
 
 // FrameTiming is where one frame's time went, from capture to sample.
@@ -245,11 +253,19 @@ func (c *Camera) session(ctx context.Context, cp *Capture) error {
 	w := newWorker(c, cp.Info().FPS) // before capture starts: Read may update Info
 	sctx, cancel := context.WithCancel(ctx)
 	go c.capture(sctx, cp, free, frames, capErr)
+	var det *detector
+	if c.cfg.Guard {
+		det = c.startDetector(sctx)
+		w.det = det
+	}
 
 	defer func() {
 		cancel()
 		for f := range frames { // the capture goroutine ends after its current Read
 			free <- f.mat
+		}
+		if det != nil {
+			det.stop()
 		}
 		w.close()
 		for range poolSize {
@@ -345,6 +361,7 @@ type worker struct {
 	srcFPS   float64
 	origin   time.Time // capture time of the session's first encoded frame
 	warnedAt time.Time
+	det      *detector // guard mode: detection runs beside the worker
 }
 
 func newWorker(c *Camera, fps float64) *worker {
@@ -409,6 +426,14 @@ func (w *worker) process(f captured) (gocv.Mat, error) {
 			c.cfg.OnFrame(ft)
 		}
 	}()
+	if w.det != nil {
+		t0 := time.Now()
+		frame := w.det.redact(f)
+		if frame.Masked() {
+			c.update(func(s *CameraStatus) { s.Masked++ })
+		}
+		return w.send(frame, f, &ft, t0)
+	}
 	if c.counting != nil {
 		// Counting reads the frame and keeps only numbers; a failure here
 		// costs counts, never redaction.
@@ -450,6 +475,14 @@ func (w *worker) process(f captured) (gocv.Mat, error) {
 		}
 		s.DetectMs = ewma(s.DetectMs, ms(t.Faces+t.Vehicles+t.Plates), 0.1)
 	})
+	return w.send(frame, f, &ft, t0)
+}
+
+// send masks the zones of a redacted frame, scales and encodes it, and
+// passes the sample on (or drops a frame that is already too late). It
+// returns the Mat to recycle.
+func (w *worker) send(frame redact.Frame, f captured, ft *FrameTiming, t0 time.Time) (gocv.Mat, error) {
+	c := w.c
 	frame.MaskPolygons(w.zones)
 	if age := time.Since(f.at); age > c.cfg.MaxLatency {
 		// Fail closed: detection finished too late for this frame to be live.

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/veil-gateway/veil/detect"
 	"github.com/veil-gateway/veil/internal/testenv"
 	"github.com/veil-gateway/veil/models"
 	"github.com/veil-gateway/veil/pipeline"
@@ -166,5 +167,45 @@ func TestRedactedSource(t *testing.T) {
 		if got := pipeline.Redacted(in); got != want {
 			t.Errorf("Redacted(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// Guard mode sends every frame at the camera's rate though detection is
+// slower than the camera.
+func TestCameraGuard(t *testing.T) {
+	cfg := cameraConfig(testenv.Data(t, "video/vtest.avi"))
+	cfg.Engine.FacePasses = []detect.Pass{{Zoom: 0}, {Zoom: 2, MaxTiles: 12}} // slower than 100 ms a frame
+	cfg.Guard = true
+	cam, out := startCamera(t, cfg)
+	waitFor(t, "40 samples", 60*time.Second, func() bool { return len(out.get()) >= 40 })
+	st := cam.Status()
+	t.Logf("guard: captured %d, encoded %d, dropped %d, masked %d, detection %.0f ms a frame", st.Captured, st.Encoded, st.Dropped, st.Masked, st.DetectMs)
+	if st.DetectMs <= 100 {
+		t.Errorf("detection took %.0f ms a frame: the test needs it slower than the 10 fps camera", st.DetectMs)
+	}
+	if st.Encoded < st.Captured*8/10 {
+		t.Errorf("encoded %d of %d captured frames, want nearly all", st.Encoded, st.Captured)
+	}
+	if st.Masked > st.Encoded/2 {
+		t.Errorf("%d of %d frames masked whole, want only those before the first detection", st.Masked, st.Encoded)
+	}
+	got := out.get()
+	for i := 1; i < len(got); i++ {
+		if got[i].Seq != got[i-1].Seq+1 {
+			t.Fatalf("sample %d out of order", i)
+		}
+	}
+}
+
+// Guard mode fails closed: a detection result older than max latency masks
+// the frame whole.
+func TestCameraGuardFailsClosed(t *testing.T) {
+	cfg := cameraConfig(testenv.Data(t, "video/vtest.avi"))
+	cfg.Guard = true
+	cfg.MaxLatency = 50 * time.Millisecond // shorter than any detection
+	cam, out := startCamera(t, cfg)
+	waitFor(t, "20 samples", 60*time.Second, func() bool { return len(out.get()) >= 20 })
+	if st := cam.Status(); st.Masked < st.Encoded-1 || st.Encoded == 0 {
+		t.Errorf("masked %d of %d frames, want all (detection is always older than max latency)", st.Masked, st.Encoded)
 	}
 }

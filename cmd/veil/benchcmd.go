@@ -50,6 +50,8 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer, log 
 	modelsDir := fs.String("models", "", "models directory (default $VEIL_MODELS or ./models)")
 	preset := fs.String("preset", "live", "detector preset of the veil and live runs: live or thorough")
 	count := fs.Bool("count", true, "count people and vehicles in the veil and live runs")
+	guard := fs.Float64("guard", pipeline.GuardThreshold, "schedule mode: the live guard's change threshold (grey levels of a 4x4 block's mean)")
+	reuse := fs.String("reuse", "", "tile reuse of the veil and live runs, threshold/max-age (default: the preset's; 0/0 turns it off); in schedule mode a comma-separated list to measure")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
@@ -61,6 +63,14 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer, log 
 	if err != nil {
 		fmt.Fprintf(stderr, "veil bench: %v\n", err)
 		return exitUsage
+	}
+	reuses := []detect.Reuse{eng.Reuse}
+	if *reuse != "" {
+		if reuses, err = parseReuses(*reuse); err != nil {
+			fmt.Fprintf(stderr, "veil bench: -reuse: %v\n", err)
+			return exitUsage
+		}
+		eng.Reuse = reuses[0]
 	}
 	if len(clips) == 0 {
 		clips = append(clips, defaultBenchClip())
@@ -78,19 +88,21 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer, log 
 	}
 	naive := eng
 	naive.UltraFace, naive.PlateVehicles = false, false
+	naive.Reuse = detect.Reuse{}
 	naive.FacePasses = []detect.Pass{{Zoom: 1}} // full resolution, every tile
 	naive.PlatePasses = []detect.Pass{{Zoom: 1}}
 	var cc *pipeline.CountConfig
 	if *count {
 		def := config.DemoCamera().Count
-		if cc, err = countConfig(def); err != nil {
+		if cc, err = countConfig(def, eng.Reuse); err != nil {
 			fmt.Fprintf(stderr, "veil bench: %v\n", err)
 			return exitFail
 		}
 	}
 	opt := bench.Options{Clips: list, Modes: strings.Split(*modes, ","), Frames: *frames, WarmUp: 5, LiveFor: *liveFor,
 		Engine: eng, NaiveEng: naive, Count: cc, Hold: 5, Bitrate: 2500, MaxLateMs: 2000,
-		Store: models.Open(models.Dir(*modelsDir)), Log: log, Progress: stderr}
+		Store: models.Open(models.Dir(*modelsDir)), Log: log, Progress: stderr, Reuses: reuses,
+		GuardThreshold: *guard}
 	rep, err := bench.Do(ctx, opt)
 	if err != nil {
 		fmt.Fprintf(stderr, "veil bench: %v\n", err)
@@ -117,6 +129,19 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer, log 
 	return exitOK
 }
 
+// parseReuses reads a comma-separated list of reuse settings.
+func parseReuses(s string) ([]detect.Reuse, error) {
+	var out []detect.Reuse
+	for _, f := range strings.Split(s, ",") {
+		r, err := pipeline.ParseReuse(f)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
 type multiFlag []string
 
 func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
@@ -138,7 +163,8 @@ func defaultBenchClip() string {
 func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
 
 // benchClip returns path at its own size, or a copy scaled to 720p or
-// 1080p at 30 fps (real footage, frames repeated to reach the rate).
+// 1080p at 30 fps (real footage; the frames added to reach the rate blend
+// their neighbours, so no two frames are the same, as from a real camera).
 func benchClip(ctx context.Context, path, size string) (bench.Clip, error) {
 	name := strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
 	if size == "native" || size == "" {
@@ -160,11 +186,11 @@ func benchClip(ctx context.Context, path, size string) (bench.Clip, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return bench.Clip{}, err
 	}
-	out := filepath.Join(dir, fmt.Sprintf("%s-%dp30.avi", name, h))
+	out := filepath.Join(dir, fmt.Sprintf("%s-%dp30-blend.avi", name, h))
 	if !fileExists(out) {
 		tmp := out + ".tmp.avi"
 		cmd := exec.CommandContext(ctx, "ffmpeg", "-loglevel", "error", "-nostdin", "-y", "-i", path,
-			"-vf", fmt.Sprintf("scale=%d:%d,fps=30", w, h), "-t", "30", "-c:v", "mjpeg", "-q:v", "3", "-an", tmp)
+			"-vf", fmt.Sprintf("scale=%d:%d,minterpolate=fps=30:mi_mode=blend", w, h), "-t", "30", "-c:v", "mjpeg", "-q:v", "3", "-an", tmp)
 		if b, err := cmd.CombinedOutput(); err != nil {
 			os.Remove(tmp)
 			return bench.Clip{}, fmt.Errorf("making the %dp clip with ffmpeg: %v: %s", h, err, b)

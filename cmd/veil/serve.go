@@ -15,6 +15,7 @@ import (
 
 	"github.com/veil-gateway/veil/config"
 	"github.com/veil-gateway/veil/count"
+	"github.com/veil-gateway/veil/detect"
 	"github.com/veil-gateway/veil/models"
 	"github.com/veil-gateway/veil/pipeline"
 	"github.com/veil-gateway/veil/transport/natsbus"
@@ -86,13 +87,13 @@ type gateway struct {
 }
 
 // countConfig turns a camera's count settings into the pipeline's.
-func countConfig(c config.Count) (*pipeline.CountConfig, error) {
+func countConfig(c config.Count, reuse detect.Reuse) (*pipeline.CountConfig, error) {
 	passes, err := pipeline.ParsePasses(c.Passes)
 	if err != nil {
 		return nil, err
 	}
 	pt := func(p [2]float64) count.Point { return count.Point{X: p[0], Y: p[1]} }
-	out := &pipeline.CountConfig{Every: c.Every, Threshold: c.Threshold, Passes: passes}
+	out := &pipeline.CountConfig{Every: c.Every, Threshold: c.Threshold, Passes: passes, Reuse: reuse}
 	for _, l := range c.Lines {
 		out.Lines = append(out.Lines, count.Line{Name: l.Name, A: pt(l.A), B: pt(l.B)})
 	}
@@ -156,10 +157,10 @@ func newGateway(cfg config.Config, log *slog.Logger) (*gateway, error) {
 		pc := pipeline.CameraConfig{
 			Name: cc.Name, Source: cc.Source, Engine: cc.Detect.Config, Zones: zones,
 			Width: cc.Width, Height: cc.Height, FPS: cc.FPS, BitrateKbps: cc.BitrateKbps,
-			MaxLatency: cc.MaxLatency, Hold: cc.Hold,
+			MaxLatency: cc.MaxLatency, Hold: cc.Hold, Guard: cc.Mode == config.ModeGuard,
 		}
 		if cc.Count.Enabled {
-			if pc.Count, err = countConfig(cc.Count); err != nil {
+			if pc.Count, err = countConfig(cc.Count, cc.Detect.Config.Reuse); err != nil {
 				return nil, fmt.Errorf("camera %s: %w", cc.Name, err)
 			}
 			pc.Events = eventSink{g, cc.Name}

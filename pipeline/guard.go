@@ -1,0 +1,161 @@
+package pipeline
+
+import (
+	"image"
+
+	"gocv.io/x/gocv"
+
+	"github.com/veil-gateway/veil/detect"
+)
+
+// Guard is what lets a live camera send every frame while detection runs
+// at its own, slower rate, without ever sending a face detection has not
+// looked at. Between two detections a frame is redacted with the regions the
+// last detection found plus every block that changed since the frame that
+// detection ran on: a face can only have appeared, or moved, where pixels
+// changed. Speed is bought with precision (moving things are masked until
+// detection catches up), never with recall.
+//
+// Change is judged as tile reuse judges it (detect.Reuse): frames are
+// reduced to their grey level averaged over detect.ReuseBlock-pixel blocks.
+type Guard struct {
+	threshold float64
+	dilate    int // blocks added around each changed block
+	gray      gocv.Mat
+	diff      gocv.Mat
+	mask      gocv.Mat
+	kernel    gocv.Mat
+	labels    gocv.Mat
+	stats     gocv.Mat
+	centroids gocv.Mat
+}
+
+// GuardThreshold is the default change threshold, in grey levels of a
+// block's mean (the same as tile reuse's).
+const GuardThreshold = 10
+
+// GuardDilate is the default growth of changed areas, in blocks: the
+// edges of a moving face change most, its middle may not.
+const GuardDilate = 2
+
+// StickyMaxAge is how many detection results a still region found once
+// stays redacted for.
+const StickyMaxAge = 50
+
+// MaxGuardRegions bounds the regions a guard returns: more changed regions
+// than this and the whole frame is reported changed.
+const MaxGuardRegions = 256
+
+// NewGuard makes a guard: a block changed when its mean grey moved by more
+// than threshold; changed areas are grown by dilate blocks on each side.
+func NewGuard(threshold float64, dilate int) *Guard {
+	k := 2*max(dilate, 0) + 1
+	return &Guard{threshold: threshold, dilate: dilate, gray: gocv.NewMat(), diff: gocv.NewMat(), mask: gocv.NewMat(),
+		kernel: gocv.GetStructuringElement(gocv.MorphRect, image.Pt(k, k)),
+		labels: gocv.NewMat(), stats: gocv.NewMat(), centroids: gocv.NewMat()}
+}
+
+// Close frees the guard's buffers.
+func (g *Guard) Close() {
+	for _, m := range []*gocv.Mat{&g.gray, &g.diff, &g.mask, &g.kernel, &g.labels, &g.stats, &g.centroids} {
+		m.Close()
+	}
+}
+
+// Thumb writes img's block-averaged grey into dst (img is 8-bit BGR).
+func (g *Guard) Thumb(img gocv.Mat, dst *gocv.Mat) {
+	gocv.CvtColor(img, &g.gray, gocv.ColorBGRToGray)
+	b := detect.ReuseBlock
+	gocv.Resize(g.gray, dst, image.Pt(max(1, (img.Cols()+b-1)/b), max(1, (img.Rows()+b-1)/b)), 0, 0, gocv.InterpolationArea)
+}
+
+// Changed returns, in the pixels of a w x h frame, the regions where cur
+// differs from ref (two thumbs of such frames), grown by the guard's
+// dilation. If the thumbs do not match in size, or there are more than
+// MaxGuardRegions regions, the whole frame is returned.
+func (g *Guard) Changed(cur, ref gocv.Mat, w, h int) []image.Rectangle {
+	all := []image.Rectangle{image.Rect(0, 0, w, h)}
+	if cur.Empty() || ref.Empty() || cur.Cols() != ref.Cols() || cur.Rows() != ref.Rows() || cur.Type() != ref.Type() {
+		return all
+	}
+	gocv.AbsDiff(cur, ref, &g.diff)
+	gocv.Threshold(g.diff, &g.mask, float32(g.threshold), 255, gocv.ThresholdBinary)
+	if gocv.CountNonZero(g.mask) == 0 {
+		return nil
+	}
+	if g.dilate > 0 {
+		gocv.Dilate(g.mask, &g.mask, g.kernel)
+	}
+	n := gocv.ConnectedComponentsWithStats(g.mask, &g.labels, &g.stats, &g.centroids)
+	if n-1 > MaxGuardRegions {
+		return all
+	}
+	b := detect.ReuseBlock
+	bounds := image.Rect(0, 0, w, h)
+	out := make([]image.Rectangle, 0, n-1)
+	for i := 1; i < n; i++ { // label 0 is the unchanged background
+		x, y := int(g.stats.GetIntAt(i, 0)), int(g.stats.GetIntAt(i, 1))
+		cw, ch := int(g.stats.GetIntAt(i, 2)), int(g.stats.GetIntAt(i, 3))
+		out = append(out, image.Rect(x*b, y*b, (x+cw)*b, (y+ch)*b).Intersect(bounds))
+	}
+	return out
+}
+
+// Unchanged reports whether the blocks under r (frame pixels) are the same,
+// within the threshold, in the thumbs cur and ref.
+func (g *Guard) Unchanged(cur, ref gocv.Mat, r image.Rectangle) bool {
+	if cur.Empty() || cur.Cols() != ref.Cols() || cur.Rows() != ref.Rows() || cur.Type() != ref.Type() {
+		return false
+	}
+	b := detect.ReuseBlock
+	br := image.Rect(r.Min.X/b, r.Min.Y/b, (r.Max.X+b-1)/b, (r.Max.Y+b-1)/b).Intersect(image.Rect(0, 0, cur.Cols(), cur.Rows()))
+	if br.Empty() {
+		return false
+	}
+	c, f := cur.Region(br), ref.Region(br)
+	defer c.Close()
+	defer f.Close()
+	gocv.AbsDiff(c, f, &g.diff)
+	_, hi, _, _ := gocv.MinMaxLoc(g.diff)
+	return float64(hi) <= g.threshold
+}
+
+// Sticky keeps what detection found in a region for as long as the region's
+// pixels do not change (up to a bound): a detector that finds a still face in
+// one frame out of three would otherwise let it show in the others.
+type Sticky struct {
+	maxAge int
+	boxes  []stickyBox
+}
+
+type stickyBox struct {
+	d   detect.Detection
+	age int // detection results since it was last found
+}
+
+// NewSticky keeps a box for at most maxAge detection results after it was
+// last found.
+func NewSticky(maxAge int) *Sticky { return &Sticky{maxAge: maxAge} }
+
+// Update takes a detection result (its frame's thumb is cur; the previous
+// result's was prev) and returns the boxes to redact: the new ones, plus
+// the earlier ones whose blocks did not change between the two results
+// (prev is nil for the first result).
+func (s *Sticky) Update(g *Guard, dets []detect.Detection, cur gocv.Mat, prev *gocv.Mat) []detect.Detection {
+	kept := s.boxes[:0]
+	for _, b := range s.boxes {
+		if prev != nil && b.age+1 < s.maxAge && g.Unchanged(cur, *prev, b.d.Box) {
+			b.age++
+			kept = append(kept, b)
+		}
+	}
+	for _, d := range dets {
+		kept = append(kept, stickyBox{d: d})
+	}
+	s.boxes = kept
+	out := make([]detect.Detection, len(kept))
+	for i, b := range kept {
+		out[i] = b.d
+	}
+	return out
+}

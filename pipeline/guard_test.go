@@ -1,0 +1,103 @@
+package pipeline_test
+
+import (
+	"image"
+	"image/color"
+	"testing"
+
+	"gocv.io/x/gocv"
+
+	"github.com/veil-gateway/veil/detect"
+	"github.com/veil-gateway/veil/pipeline"
+)
+
+// frame is a grey w x h picture with some texture, so blocks differ.
+func textured(w, h int) gocv.Mat {
+	m := gocv.NewMatWithSize(h, w, gocv.MatTypeCV8UC3)
+	m.SetTo(gocv.NewScalar(90, 100, 110, 0))
+	for x := 0; x < w; x += 37 {
+		gocv.Line(&m, image.Pt(x, 0), image.Pt(x, h), color.RGBA{200, 200, 200, 255}, 2)
+	}
+	return m
+}
+
+func TestGuardChanged(t *testing.T) {
+	g := pipeline.NewGuard(10, 1)
+	defer g.Close()
+	a := textured(320, 240)
+	defer a.Close()
+	b := a.Clone()
+	defer b.Close()
+	// A small dark square (a distant face) appears in b.
+	face := image.Rect(201, 101, 211, 113)
+	gocv.Rectangle(&b, face, color.RGBA{20, 30, 40, 255}, -1)
+	// Faint noise everywhere must not count as change.
+	noise := gocv.NewMatWithSize(240, 320, gocv.MatTypeCV8UC3)
+	defer noise.Close()
+	gocv.RandN(&noise, gocv.NewScalar(0, 0, 0, 0), gocv.NewScalar(3, 3, 3, 0))
+	gocv.Add(b, noise, &b)
+
+	ta, tb := gocv.NewMat(), gocv.NewMat()
+	defer ta.Close()
+	defer tb.Close()
+	g.Thumb(a, &ta)
+	g.Thumb(b, &tb)
+	if n := g.Changed(ta, ta, 320, 240); len(n) != 0 {
+		t.Errorf("same thumb: %v changed, want nothing", n)
+	}
+	got := g.Changed(tb, ta, 320, 240)
+	if len(got) != 1 || !face.In(got[0]) {
+		t.Fatalf("changed %v, want one region around %v", got, face)
+	}
+	if r := got[0]; r.Dx() > face.Dx()+4*detect.ReuseBlock || r.Dy() > face.Dy()+4*detect.ReuseBlock {
+		t.Errorf("changed region %v is much larger than the change %v", r, face)
+	}
+	if !g.Unchanged(tb, ta, image.Rect(0, 0, 100, 100)) || g.Unchanged(tb, ta, face) {
+		t.Errorf("Unchanged: the untouched corner must be unchanged, the face not")
+	}
+	// Thumbs of another size: the whole frame is reported (fail closed).
+	small := gocv.NewMat()
+	defer small.Close()
+	gocv.Resize(ta, &small, image.Pt(ta.Cols()/2, ta.Rows()/2), 0, 0, gocv.InterpolationArea)
+	if got := g.Changed(tb, small, 320, 240); len(got) != 1 || got[0] != image.Rect(0, 0, 320, 240) {
+		t.Errorf("mismatched thumbs: %v, want the whole frame", got)
+	}
+}
+
+// A region found once stays while its pixels do not change, and goes when
+// they do.
+func TestSticky(t *testing.T) {
+	g := pipeline.NewGuard(10, 1)
+	defer g.Close()
+	a := textured(320, 240)
+	defer a.Close()
+	b := a.Clone()
+	defer b.Close()
+	face := image.Rect(40, 40, 60, 64)
+	gocv.Rectangle(&b, face, color.RGBA{250, 250, 250, 255}, -1)
+	ta, tb := gocv.NewMat(), gocv.NewMat()
+	defer ta.Close()
+	defer tb.Close()
+	g.Thumb(a, &ta)
+	g.Thumb(b, &tb)
+
+	s := pipeline.NewSticky(3)
+	d := []detect.Detection{{Box: face, Class: detect.Face, Score: 0.5}}
+	if got := s.Update(g, d, ta, nil); len(got) != 1 {
+		t.Fatalf("first result: %v", got)
+	}
+	// Found no more, pixels unchanged: kept, for at most maxAge results.
+	for i := range 2 {
+		if got := s.Update(g, nil, ta, &ta); len(got) != 1 {
+			t.Fatalf("result %d without the face, unchanged: %v, want it kept", i+2, got)
+		}
+	}
+	if got := s.Update(g, nil, ta, &ta); len(got) != 0 {
+		t.Errorf("after max age: %v, want it gone", got)
+	}
+	// Found, then its pixels change: gone.
+	s.Update(g, d, ta, &ta)
+	if got := s.Update(g, nil, tb, &ta); len(got) != 0 {
+		t.Errorf("region changed: %v, want it gone", got)
+	}
+}

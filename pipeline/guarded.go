@@ -1,0 +1,175 @@
+package pipeline
+
+import (
+	"context"
+	"image"
+	"slices"
+	"sync"
+	"time"
+
+	"gocv.io/x/gocv"
+
+	"github.com/veil-gateway/veil/detect"
+	"github.com/veil-gateway/veil/redact"
+	"github.com/veil-gateway/veil/track"
+)
+
+// detector is a guard-mode camera's detection, run in its own goroutine on
+// the newest frame it is offered, while the worker redacts every frame with
+// its latest result and the guard (see CameraConfig.Guard).
+type detector struct {
+	c     *Camera
+	ready chan *detJob // the job, when the detector is idle
+	jobs  chan *detJob
+	done  chan struct{}
+	job   *detJob
+
+	// The worker's side.
+	guard *Guard
+	red   *redact.Redactor
+	thumb gocv.Mat // the current frame's
+
+	mu     sync.Mutex // guards the result
+	result detResult
+}
+
+// detJob is a frame handed to the detector: a copy, so the worker can go on.
+type detJob struct {
+	mat   gocv.Mat
+	thumb gocv.Mat
+	at    time.Time
+}
+
+// detResult is the latest finished detection.
+type detResult struct {
+	ok    bool
+	err   error
+	dets  []detect.Detection // found, held and sticky regions
+	thumb gocv.Mat           // the guard thumb of the frame detection ran on
+	at    time.Time          // that frame's capture time
+}
+
+func (c *Camera) startDetector(ctx context.Context) *detector {
+	th := c.cfg.GuardThreshold
+	if th <= 0 {
+		th = GuardThreshold
+	}
+	d := &detector{c: c, ready: make(chan *detJob, 1), jobs: make(chan *detJob, 1), done: make(chan struct{}),
+		job:   &detJob{mat: gocv.NewMat(), thumb: gocv.NewMat()},
+		guard: NewGuard(th, GuardDilate), red: redact.New(c.cfg.Engine.Style), thumb: gocv.NewMat(),
+		result: detResult{thumb: gocv.NewMat()}}
+	d.ready <- d.job
+	go d.run(ctx, th)
+	return d
+}
+
+// stop waits for the detection in progress, then frees everything.
+func (d *detector) stop() {
+	<-d.done
+	d.job.mat.Close()
+	d.job.thumb.Close()
+	d.guard.Close()
+	d.red.Close()
+	d.thumb.Close()
+	d.result.thumb.Close()
+}
+
+func (d *detector) run(ctx context.Context, threshold float64) {
+	defer close(d.done)
+	c := d.c
+	g := NewGuard(threshold, GuardDilate)
+	defer g.Close()
+	var hold *track.Hold
+	if c.cfg.Hold > 0 {
+		hold = track.NewHold(c.cfg.Hold)
+	}
+	sticky := NewSticky(StickyMaxAge)
+	prev := gocv.NewMat()
+	defer prev.Close()
+	havePrev := false
+	var warnedAt time.Time
+	for {
+		var j *detJob
+		select {
+		case j = <-d.jobs:
+		case <-ctx.Done():
+			return
+		}
+		if c.counting != nil {
+			events, err := c.counting.Process(j.mat, j.at)
+			if err != nil && time.Since(warnedAt) > 10*time.Second {
+				c.log.Warn("counting failed", "err", err)
+				warnedAt = time.Now()
+			}
+			if c.cfg.Events != nil {
+				for _, e := range events {
+					c.cfg.Events.WriteEvent(e)
+				}
+			}
+		}
+		var t Timings
+		dets, err := c.eng.Detect(j.mat, &t)
+		faces, plates := countClasses(dets)
+		c.update(func(s *CameraStatus) {
+			s.Faces += uint64(faces)
+			s.Plates += uint64(plates)
+			s.DetectMs = ewma(s.DetectMs, ms(t.Faces+t.Vehicles+t.Plates), 0.1)
+		})
+		if err != nil {
+			if time.Since(warnedAt) > 10*time.Second {
+				c.log.Warn("detection failed: frames masked", "err", err)
+				warnedAt = time.Now()
+			}
+		} else {
+			bounds := image.Rect(0, 0, j.mat.Cols(), j.mat.Rows())
+			var p *gocv.Mat
+			if havePrev {
+				p = &prev
+			}
+			found := sticky.Update(g, dets, j.thumb, p)
+			if hold != nil {
+				found = append(hold.Update(dets, bounds), found...)
+			}
+			dets = found
+		}
+		d.mu.Lock()
+		d.result.ok, d.result.err, d.result.dets, d.result.at = err == nil, err, slices.Clone(dets), j.at
+		j.thumb.CopyTo(&d.result.thumb)
+		d.mu.Unlock()
+		j.thumb.CopyTo(&prev)
+		havePrev = err == nil
+		d.ready <- j // the only job: the slot is free
+	}
+}
+
+// redact is the worker's half: it offers f to the detector if idle, then
+// redacts f with the latest result plus what changed since its frame. With
+// no result yet, a failed detection, or a result older than the camera's
+// max latency, the frame is masked whole (fail closed). f.mat passes to the
+// returned Frame.
+func (d *detector) redact(f captured) redact.Frame {
+	d.guard.Thumb(f.mat, &d.thumb)
+	select {
+	case j := <-d.ready:
+		f.mat.CopyTo(&j.mat)
+		d.thumb.CopyTo(&j.thumb)
+		j.at = f.at
+		d.jobs <- j
+	default:
+	}
+	w, h := f.mat.Cols(), f.mat.Rows()
+	d.mu.Lock()
+	r := d.result
+	if !r.ok || f.at.Sub(r.at) > d.c.cfg.MaxLatency {
+		d.mu.Unlock()
+		return redact.Blackout(f.mat)
+	}
+	boxes := d.guard.Changed(d.thumb, r.thumb, w, h)
+	d.mu.Unlock()
+	boxes = append(boxes, d.c.eng.Boxes(r.dets, image.Rect(0, 0, w, h))...)
+	frame, err := d.red.Apply(f.mat, boxes)
+	if err != nil {
+		return redact.Blackout(frame.Release())
+	}
+	return frame
+}
