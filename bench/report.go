@@ -134,8 +134,8 @@ func (r *Report) WritePlots(dir string) ([]string, error) {
 		}
 		const W, H, bw = 700, 260, 6
 		fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="12"><rect width="100%%" height="100%%" fill="#fff"/>`, W, H)
-		fmt.Fprintf(&b, `<text x="10" y="20" font-size="14">%s live: capture-to-sample latency, 10 ms bins (p50 %.0f, p95 %.0f, p99 %.0f ms; %d frames)</text>`,
-			html.EscapeString(run.Clip), run.EndToEnd.P50, run.EndToEnd.P95, run.EndToEnd.P99, run.EndToEnd.N)
+		fmt.Fprintf(&b, `<text x="10" y="20" font-size="14">%s %s: capture-to-sample latency, 10 ms bins (p50 %.0f, p95 %.0f, p99 %.0f ms; %d frames)</text>`,
+			html.EscapeString(run.Clip), run.Mode, run.EndToEnd.P50, run.EndToEnd.P95, run.EndToEnd.P99, run.EndToEnd.N)
 		for i, v := range run.Histogram {
 			bh := float64(v) / float64(peak) * (H - 70)
 			fmt.Fprintf(&b, `<rect x="%d" y="%.1f" width="%d" height="%.1f" fill="#0969da"><title>%d-%d ms: %d</title></rect>`, 40+i*bw, H-30-bh, bw-1, bh, i*10, i*10+10, v)
@@ -144,7 +144,7 @@ func (r *Report) WritePlots(dir string) ([]string, error) {
 			fmt.Fprintf(&b, `<text x="%d" y="%d">%d</text>`, 40+ms/10*bw, H-12, ms)
 		}
 		b.WriteString(`</svg>`)
-		p := filepath.Join(dir, "latency-"+safe(run.Clip)+".svg")
+		p := filepath.Join(dir, "latency-"+safe(run.Clip)+"-"+run.Mode+".svg")
 		if err := os.WriteFile(p, []byte(b.String()), 0o644); err != nil {
 			return files, err
 		}

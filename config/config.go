@@ -66,10 +66,10 @@ type Camera struct {
 	BitrateKbps int           `yaml:"bitrate_kbps"` // VP8 target
 	MaxLatency  time.Duration `yaml:"max_latency"`  // a frame older than this when redacted is dropped
 	Hold        int           `yaml:"hold"`         // frames a region stays redacted after it was last seen
-	// Mode: "sync" (each frame waits for its own detection; frames that
-	// arrive meanwhile are dropped) or "guard" (every frame is sent at the
-	// camera's rate; between detections, every block that changed since
-	// detection last looked is masked too).
+	// Mode: "guard" (the default: every frame is sent at the camera's
+	// rate; between detections, every block that changed since detection
+	// last looked is masked too) or "sync" (each frame waits for its own
+	// detection; frames that arrive meanwhile are dropped).
 	Mode  string `yaml:"mode"`
 	Count Count  `yaml:"count"`
 }
@@ -339,7 +339,7 @@ func DemoCamera() Camera {
 // DefaultCamera is what every camera starts from.
 func DefaultCamera() Camera {
 	d, _ := Preset("live")
-	return Camera{Detect: Detect{Preset: "live", Config: d}, BitrateKbps: 1500, MaxLatency: 2 * time.Second, Hold: 5, Mode: ModeSync,
+	return Camera{Detect: Detect{Preset: "live", Config: d}, BitrateKbps: 1500, MaxLatency: 2 * time.Second, Hold: 5, Mode: ModeGuard,
 		Count: Count{Enabled: true, Every: 1, Threshold: 0.3, Passes: "0,1:15", PublishEvery: 10 * time.Second}}
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -85,6 +86,20 @@ func TestServeGuardBrowser(t *testing.T) {
 	}
 	if s1.Late > s0.Late {
 		t.Logf("note: %d frames redacted too late were dropped (a loaded machine)", s1.Late-s0.Late)
+	}
+
+	// Capture-to-display latency, as the page measured it from the RTP
+	// timestamps (the stamp glass-to-glass test cannot read its stamp in
+	// guard mode: the stamp changes every frame, so the guard masks it).
+	type camStats struct {
+		Latencies []float64 `json:"latencies"`
+	}
+	if stats, err := chromedp.Run(ctx, chromedp.Evaluate[map[string]camStats](`window.veil.stats`)); err != nil {
+		t.Fatal(err)
+	} else if l := slices.Sorted(slices.Values(stats[cam].Latencies)); len(l) == 0 {
+		t.Error("no capture-to-display latency measured in the page")
+	} else {
+		t.Logf("guard: capture-to-display latency p50 %.0f ms, p95 %.0f ms over %d frames", l[len(l)/2], l[len(l)*95/100], len(l))
 	}
 
 	if shot, err := chromedp.Run(ctx, chromedp.CaptureScreenshot()); err == nil {

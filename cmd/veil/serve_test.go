@@ -39,9 +39,12 @@ func testConfig(t *testing.T, cams ...config.Camera) config.Config {
 	return cfg
 }
 
+// camera is a test camera in sync mode: the tests that use it check each
+// frame's own redaction (guard mode has TestServeGuardBrowser; the demo
+// camera runs in the default, guard).
 func camera(name, source string) config.Camera {
 	c := config.DefaultCamera()
-	c.Name, c.Source = name, source
+	c.Name, c.Source, c.Mode = name, source, config.ModeSync
 	return c
 }
 
