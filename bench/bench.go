@@ -70,6 +70,8 @@ type Options struct {
 	Reuses []detect.Reuse
 	// GuardThreshold is the live guard's change threshold (grey levels).
 	GuardThreshold float64
+	// DetectFPS caps detections per second in guard runs (0: no cap).
+	DetectFPS float64
 }
 
 // Dist summarises durations in milliseconds.
@@ -516,7 +518,7 @@ func live(ctx context.Context, clip Clip, mode string, o Options) (Run, error) {
 	frames := make(chan pipeline.FrameTiming, 4096)
 	cfg := pipeline.CameraConfig{Name: "bench", Source: clip.Path, Engine: o.Engine, BitrateKbps: o.Bitrate,
 		MaxLatency: time.Duration(max(50, o.MaxLateMs)) * time.Millisecond, Hold: o.Hold, Count: o.Count, FPS: o.LiveFPS,
-		Guard: mode == Guard, GuardThreshold: o.GuardThreshold,
+		Guard: mode == Guard, GuardThreshold: o.GuardThreshold, DetectFPS: o.DetectFPS,
 		OnFrame: func(t pipeline.FrameTiming) {
 			select {
 			case frames <- t:

@@ -70,8 +70,11 @@ type Camera struct {
 	// rate; between detections, every block that changed since detection
 	// last looked is masked too) or "sync" (each frame waits for its own
 	// detection; frames that arrive meanwhile are dropped).
-	Mode  string `yaml:"mode"`
-	Count Count  `yaml:"count"`
+	Mode string `yaml:"mode"`
+	// DetectFPS caps detections per second in guard mode (0: as many as
+	// the cores allow): less CPU, more of the frame masked.
+	DetectFPS float64 `yaml:"detect_fps"`
+	Count     Count   `yaml:"count"`
 }
 
 // Camera modes.
@@ -539,6 +542,8 @@ func (c Camera) Validate() error {
 		return fmt.Errorf("hold %d: want 0-300 frames", c.Hold)
 	case c.Mode != ModeSync && c.Mode != ModeGuard:
 		return fmt.Errorf("mode %q: want %s or %s", c.Mode, ModeSync, ModeGuard)
+	case !(c.DetectFPS >= 0 && c.DetectFPS <= 120):
+		return fmt.Errorf("detect_fps %v: want 0-120 (0: no cap)", c.DetectFPS)
 	}
 	for i, z := range c.Zones {
 		if err := validPolygon(z); err != nil {

@@ -51,6 +51,9 @@ type CameraConfig struct {
 	Guard bool
 	// GuardThreshold is the guard's change threshold (0: GuardThreshold).
 	GuardThreshold float64
+	// DetectFPS caps how often guard mode runs detection (0: as often as
+	// it can): less CPU, paid for with more of the frame masked.
+	DetectFPS float64
 }
 
 // FrameTiming is where one frame's time went, from capture to sample.
@@ -101,6 +104,7 @@ type CameraStatus struct {
 	Faces      uint64    `json:"faces_redacted"`
 	Plates     uint64    `json:"plates_redacted"`
 	Reconnects uint64    `json:"reconnects"`
+	Detections uint64    `json:"detections"` // frames detection ran on
 	LatencyMs  float64   `json:"latency_ms"` // capture to encoded sample (moving average)
 	DetectMs   float64   `json:"detect_ms"`  // detection per frame (moving average)
 }

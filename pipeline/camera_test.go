@@ -209,3 +209,23 @@ func TestCameraGuardFailsClosed(t *testing.T) {
 		t.Errorf("masked %d of %d frames, want all (detection is always older than max latency)", st.Masked, st.Encoded)
 	}
 }
+
+// Guard mode's detection cap: at most DetectFPS detections a second, while
+// every frame is still sent.
+func TestCameraGuardDetectFPS(t *testing.T) {
+	cfg := cameraConfig(testenv.Data(t, "video/vtest.avi"))
+	cfg.Guard, cfg.DetectFPS = true, 2
+	cam, out := startCamera(t, cfg)
+	waitFor(t, "10 samples", 30*time.Second, func() bool { return len(out.get()) >= 10 })
+	s0, t0 := cam.Status(), time.Now()
+	waitFor(t, "30 more samples", 30*time.Second, func() bool { return len(out.get()) >= 40 })
+	s1, secs := cam.Status(), time.Since(t0).Seconds()
+	rate := float64(s1.Detections-s0.Detections) / secs
+	t.Logf("%.1f detections/s, %.1f frames/s encoded over %.1f s", rate, float64(s1.Encoded-s0.Encoded)/secs, secs)
+	if s1.Detections == s0.Detections || rate > 2.5 {
+		t.Errorf("%.1f detections a second, want some and at most 2", rate)
+	}
+	if s1.Encoded-s0.Encoded < (s1.Captured-s0.Captured)*8/10 {
+		t.Errorf("encoded %d of %d frames captured", s1.Encoded-s0.Encoded, s1.Captured-s0.Captured)
+	}
+}

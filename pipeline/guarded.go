@@ -95,6 +95,7 @@ func (d *detector) run(ctx context.Context, threshold float64) {
 		case <-ctx.Done():
 			return
 		}
+		started := time.Now()
 		if c.counting != nil {
 			events, err := c.counting.Process(j.mat, j.at)
 			if err != nil && time.Since(warnedAt) > 10*time.Second {
@@ -114,6 +115,7 @@ func (d *detector) run(ctx context.Context, threshold float64) {
 			s.Faces += uint64(faces)
 			s.Plates += uint64(plates)
 			s.DetectMs = ewma(s.DetectMs, ms(t.Faces+t.Vehicles+t.Plates), 0.1)
+			s.Detections++
 		})
 		if err != nil {
 			if time.Since(warnedAt) > 10*time.Second {
@@ -138,6 +140,15 @@ func (d *detector) run(ctx context.Context, threshold float64) {
 		d.mu.Unlock()
 		j.thumb.CopyTo(&prev)
 		havePrev = err == nil
+		if c.cfg.DetectFPS > 0 { // the cap: wait out the rest of the period before taking a frame
+			wait := time.NewTimer(time.Until(started.Add(time.Duration(float64(time.Second) / c.cfg.DetectFPS))))
+			select {
+			case <-wait.C:
+			case <-ctx.Done():
+				wait.Stop()
+				return
+			}
+		}
 		d.ready <- j // the only job: the slot is free
 	}
 }

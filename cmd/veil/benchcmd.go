@@ -51,12 +51,13 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer, log 
 	preset := fs.String("preset", "live", "detector preset of the veil and live runs: live or thorough")
 	count := fs.Bool("count", true, "count people and vehicles in the veil and live runs")
 	guard := fs.Float64("guard", pipeline.GuardThreshold, "schedule mode: the live guard's change threshold (grey levels of a 4x4 block's mean)")
+	detectFPS := fs.Float64("detect-fps", 0, "guard runs: at most this many detections a second (0: no cap)")
 	reuse := fs.String("reuse", "", "tile reuse of the veil and live runs, threshold/max-age (default: the preset's; 0/0 turns it off); in schedule mode a comma-separated list to measure")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
-	if *frames < 1 || *frames > 100000 || *liveFor < time.Second {
-		fmt.Fprintln(stderr, "veil bench: -frames must be 1-100000 and -live at least 1s")
+	if *frames < 1 || *frames > 100000 || *liveFor < time.Second || !(*detectFPS >= 0 && *detectFPS <= 120) {
+		fmt.Fprintln(stderr, "veil bench: -frames must be 1-100000, -live at least 1s, -detect-fps 0-120")
 		return exitUsage
 	}
 	eng, err := config.Preset(*preset)
@@ -102,7 +103,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer, log 
 	opt := bench.Options{Clips: list, Modes: strings.Split(*modes, ","), Frames: *frames, WarmUp: 5, LiveFor: *liveFor,
 		Engine: eng, NaiveEng: naive, Count: cc, Hold: 5, Bitrate: 2500, MaxLateMs: 2000,
 		Store: models.Open(models.Dir(*modelsDir)), Log: log, Progress: stderr, Reuses: reuses,
-		GuardThreshold: *guard}
+		GuardThreshold: *guard, DetectFPS: *detectFPS}
 	rep, err := bench.Do(ctx, opt)
 	if err != nil {
 		fmt.Fprintf(stderr, "veil bench: %v\n", err)
