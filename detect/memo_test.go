@@ -114,3 +114,31 @@ func TestTileReuseOffByDefault(t *testing.T) {
 		t.Errorf("tiles %+v, want 2 run", s)
 	}
 }
+
+// BenchmarkTileReuse is a 720p frame whose tiles are all answered from
+// memory: the cost of tile reuse's change check (13 tiles).
+func BenchmarkTileReuse(b *testing.B) {
+	y, err := detect.NewYuNet(detect.YuNetConfig{Model: modelPath(b, models.YuNet640), Input: image.Pt(640, 480),
+		Threshold: detect.SizeThreshold{High: 0.6}, Passes: []detect.Pass{{Zoom: 0}, {Zoom: 2, MaxTiles: 12}},
+		Reuse: detect.Reuse{Threshold: 10, MaxAge: 1 << 20}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer y.Close()
+	img := gocv.NewMatWithSize(720, 1280, gocv.MatTypeCV8UC3)
+	defer img.Close()
+	if _, err := y.Detect(img); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if _, err := y.Detect(img); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	if s := y.Tiles(); s.Reused < b.N {
+		b.Fatalf("tiles %+v: want every tile reused", s)
+	}
+}

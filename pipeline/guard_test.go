@@ -101,3 +101,28 @@ func TestSticky(t *testing.T) {
 		t.Errorf("region changed: %v, want it gone", got)
 	}
 }
+
+// BenchmarkGuard is the guard's cost per 720p frame in guard mode's frame
+// path: the thumb, then the changed regions against the last detection's.
+func BenchmarkGuard(b *testing.B) {
+	g := pipeline.NewGuard(pipeline.GuardThreshold, pipeline.GuardDilate)
+	defer g.Close()
+	ref, cur := textured(1280, 720), textured(1280, 720)
+	defer ref.Close()
+	defer cur.Close()
+	for i := range 5 { // five people moved
+		gocv.Rectangle(&cur, image.Rect(100+i*220, 200, 160+i*220, 360), color.RGBA{30, 40, 50, 255}, -1)
+	}
+	tr, tc := gocv.NewMat(), gocv.NewMat()
+	defer tr.Close()
+	defer tc.Close()
+	g.Thumb(ref, &tr)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		g.Thumb(cur, &tc)
+		if n := g.Changed(tc, tr, 1280, 720); len(n) != 5 {
+			b.Fatalf("%d regions, want 5", len(n))
+		}
+	}
+}
