@@ -367,7 +367,12 @@ func throughput(ctx context.Context, clip Clip, mode string, o Options) (Run, er
 			it.frame, err = none.Apply(it.mat, nil)
 			return err
 		}
-		dets, err := eng.Detect(it.mat, &it.t)
+		var dets []detect.Detection
+		if vs, ok := seen(counting, eng); ok {
+			dets, err = eng.DetectWithVehicles(it.mat, vs, &it.t)
+		} else {
+			dets, err = eng.Detect(it.mat, &it.t)
+		}
 		if hold != nil && err == nil {
 			t0 := time.Now()
 			dets = hold.Update(dets, imageRect(it.mat))
@@ -607,6 +612,15 @@ func trimHist(h []int) []int {
 		}
 	}
 	return h[:last+1]
+}
+
+// seen returns counting's Yolo boxes of the frame it just looked at, when
+// they can stand in for the engine's vehicle search (as a camera does).
+func seen(c *pipeline.Counting, e *pipeline.Engine) ([]detect.Detection, bool) {
+	if c == nil || e == nil || !c.SharesWith(e.Config()) {
+		return nil, false
+	}
+	return c.Seen()
 }
 
 type discard struct{}

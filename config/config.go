@@ -191,8 +191,8 @@ func (cs *Cameras) UnmarshalYAML(n *yaml.Node) error {
 
 // Detect chooses the detectors of one camera: a preset, then overrides.
 type Detect struct {
-	// Preset: "live" (default: whole-frame and 2x faces, whole-frame plates,
-	// about 3-4 frames/s on two cores) or "thorough" (veil redact's
+	// Preset: "live" (default: whole-frame and 2x faces; plates over the
+	// whole frame and inside each vehicle) or "thorough" (veil redact's
 	// defaults: also UltraFace and plates inside vehicles; about 1 frame/s).
 	Preset string
 	Config pipeline.Config
@@ -251,9 +251,13 @@ func Preset(name string) (pipeline.Config, error) {
 	case "thorough":
 		return c, nil
 	case "", "live":
+		// Plates: a whole-frame pass plus the search inside each vehicle
+		// (Yolo's boxes shared with counting). Measured with veil eval on
+		// every 3rd plates image and every 2nd plates-small one: 0.989 and
+		// 0.950, against 0.882 and less for the whole-frame pass alone, and
+		// 0.989 and 0.892 for native-resolution tiles alone.
 		c.UltraFace = false
 		c.PlatePasses = []detect.Pass{{Zoom: 0}}
-		c.PlateVehicles = false
 		return c, nil
 	}
 	return c, fmt.Errorf("unknown preset %q (want live or thorough)", name)

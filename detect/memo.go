@@ -146,3 +146,93 @@ func (t *tileMemo) store(src image.Rectangle, dets []Detection) {
 	t.dets = append(t.dets[:0], dets...)
 	t.age = 0
 }
+
+// regionMemo is tile reuse for searches inside a region (the plate search
+// inside each vehicle): a region whose pixels have not changed since it was
+// last searched at the same zoom is answered with what was found then. The
+// caller keeps regions stable (a parked car's box jitters by a pixel; the
+// engine snaps it outward to a grid).
+type regionMemo struct {
+	cfg     Reuse
+	gray    gocv.Mat
+	small   gocv.Mat // the region being looked up, grey, one pixel per block
+	diff    gocv.Mat
+	entries map[regionKey]*regionEntry
+	calls   int
+	reused  int
+}
+
+type regionKey struct {
+	frame    image.Point // frame size
+	roi      image.Rectangle
+	zoom     float64
+	maxTiles int
+}
+
+type regionEntry struct {
+	ref  gocv.Mat
+	dets []Detection
+	age  int // answers from memory since it was last searched
+	used int // calls count when last looked up
+}
+
+func newRegionMemo(r Reuse) *regionMemo {
+	return &regionMemo{cfg: r, gray: gocv.NewMat(), small: gocv.NewMat(), diff: gocv.NewMat(), entries: map[regionKey]*regionEntry{}}
+}
+
+func (m *regionMemo) close() {
+	for k, e := range m.entries {
+		e.ref.Close()
+		delete(m.entries, k)
+	}
+	m.gray.Close()
+	m.small.Close()
+	m.diff.Close()
+}
+
+// get thumbs k's region of img (kept for put) and returns what was found
+// there last time if it has not changed.
+func (m *regionMemo) get(img gocv.Mat, k regionKey) ([]Detection, bool) {
+	m.calls++
+	region := img.Region(k.roi)
+	gocv.CvtColor(region, &m.gray, gocv.ColorBGRToGray)
+	region.Close()
+	b := ReuseBlock
+	gocv.Resize(m.gray, &m.small, image.Pt(max(1, (k.roi.Dx()+b-1)/b), max(1, (k.roi.Dy()+b-1)/b)), 0, 0, gocv.InterpolationArea)
+	e, ok := m.entries[k]
+	if !ok {
+		return nil, false
+	}
+	e.used = m.calls
+	if e.age >= m.cfg.MaxAge || e.ref.Cols() != m.small.Cols() || e.ref.Rows() != m.small.Rows() {
+		return nil, false
+	}
+	gocv.AbsDiff(m.small, e.ref, &m.diff)
+	if _, hi, _, _ := gocv.MinMaxLoc(m.diff); float64(hi) > m.cfg.Threshold {
+		return nil, false
+	}
+	e.age++
+	m.reused++
+	return e.dets, true
+}
+
+// put records what the search of k's region (just thumbed by get) found,
+// and forgets regions not looked up for a while.
+func (m *regionMemo) put(k regionKey, dets []Detection) {
+	e, ok := m.entries[k]
+	if !ok {
+		e = &regionEntry{ref: gocv.NewMat()}
+		m.entries[k] = e
+	}
+	m.small.CopyTo(&e.ref)
+	e.dets = append(e.dets[:0], dets...)
+	e.age, e.used = 0, m.calls
+	if m.calls%64 == 0 {
+		for k, e := range m.entries {
+			if m.calls-e.used > 256 {
+				e.ref.Close()
+				delete(m.entries, k)
+			}
+		}
+	}
+}

@@ -142,3 +142,45 @@ func BenchmarkTileReuse(b *testing.B) {
 		b.Fatalf("tiles %+v: want every tile reused", s)
 	}
 }
+
+// The search inside a region (a vehicle) is reused while the region's
+// pixels do not change, and run again when they do.
+func TestRegionReuse(t *testing.T) {
+	dir := testenv.Data(t, "plates")
+	const file = "0b86cecf-67d1-4fc0-87c9-b36b0ee228bb.jpg"
+	plate := image.Rect(935, 362, 935+99, 362+49)
+	p, err := detect.NewPPOCR(detect.PPOCRConfig{Model: modelPath(t, models.PPOCRDet), Input: image.Pt(640, 640), Threshold: 0.3, BoxThresh: 0.5,
+		Reuse: detect.Reuse{Threshold: 10, MaxAge: 15}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	img := gocv.IMRead(filepath.Join(dir, "images", file), gocv.IMReadColor)
+	defer img.Close()
+	roi := plate.Inset(-120)
+	search := func(m gocv.Mat) ([]detect.Detection, detect.TileStats) {
+		t.Helper()
+		before := p.Tiles()
+		d, err := p.DetectZoomed(m, roi, 2, 4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		after := p.Tiles()
+		return d, detect.TileStats{Run: after.Run - before.Run, Reused: after.Reused - before.Reused}
+	}
+	d1, s1 := search(img)
+	if s1.Run == 0 || !found(d1, plate) {
+		t.Fatalf("first search: %+v, plate found %v", s1, found(d1, plate))
+	}
+	d2, s2 := search(img)
+	if s2.Run != 0 || s2.Reused != 1 || !slices.Equal(d1, d2) {
+		t.Errorf("same region again: %+v, want it answered from memory with the same boxes", s2)
+	}
+	// Something changes inside the region: searched again.
+	changed := img.Clone()
+	defer changed.Close()
+	gocv.Rectangle(&changed, image.Rect(roi.Min.X+4, roi.Min.Y+4, roi.Min.X+40, roi.Min.Y+40), color.RGBA{255, 0, 0, 255}, -1)
+	if _, s3 := search(changed); s3.Run == 0 {
+		t.Errorf("changed region: %+v, want it searched again", s3)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"image"
 	"math"
+	"slices"
 
 	"gocv.io/x/gocv"
 )
@@ -17,7 +18,8 @@ type PPOCR struct {
 	boxThresh float32 // mean probability a component needs to count
 	minSide   int     // components thinner than this (input pixels) are noise
 	t         *tiler
-	seen      []int32 // reused component labels
+	regions   *regionMemo // reuse for DetectZoomed; nil when off
+	seen      []int32     // reused component labels
 	stack     []int32
 }
 
@@ -42,11 +44,17 @@ func NewPPOCR(c PPOCRConfig) (*PPOCR, error) {
 	}
 	p := &PPOCR{in: c.Input, threshold: c.Threshold, boxThresh: c.BoxThresh, minSide: 2}
 	p.t = newTiler(p, net, c.Passes, c.Reuse)
+	if c.Reuse.Enabled() {
+		p.regions = newRegionMemo(c.Reuse)
+	}
 	return p, nil
 }
 
 // Close frees the network.
 func (p *PPOCR) Close() error {
+	if p.regions != nil {
+		p.regions.close()
+	}
 	return p.t.close()
 }
 
@@ -67,12 +75,31 @@ func (p *PPOCR) DetectIn(img gocv.Mat, roi image.Rectangle) ([]Detection, error)
 
 // DetectZoomed looks inside roi only, magnified by zoom and cut into at most
 // maxTiles tiles: how a plate on a distant vehicle is read.
+// With reuse on, a region unchanged since it was last searched at the same
+// zoom is answered from memory.
 func (p *PPOCR) DetectZoomed(img gocv.Mat, roi image.Rectangle, zoom float64, maxTiles int) ([]Detection, error) {
+	if err := checkFrame(img); err != nil {
+		return nil, err
+	}
+	roi = roi.Intersect(image.Rect(0, 0, img.Cols(), img.Rows()))
+	if roi.Dx() < 2 || roi.Dy() < 2 {
+		return nil, nil
+	}
+	k := regionKey{frame: image.Pt(img.Cols(), img.Rows()), roi: roi, zoom: zoom, maxTiles: maxTiles}
+	if p.regions != nil {
+		if d, ok := p.regions.get(img, k); ok {
+			return slices.Clone(d), nil
+		}
+	}
 	d, err := p.t.detectPasses(img, roi, []Pass{{Zoom: zoom, MaxTiles: maxTiles, MaxFit: zoom}}, false)
 	if err != nil {
 		return nil, err
 	}
-	return MergeTextLines(MergeContained(NMS(d, 0.5), 0.8), 1.0), nil
+	d = MergeTextLines(MergeContained(NMS(d, 0.5), 0.8), 1.0)
+	if p.regions != nil {
+		p.regions.put(k, d)
+	}
+	return d, nil
 }
 
 func (p *PPOCR) inputSize() image.Point { return p.in }
@@ -151,5 +178,12 @@ func (p *PPOCR) components(prob []float32, w, h int) []Detection {
 	return dets
 }
 
-// Tiles counts the tiles run and reused so far.
-func (p *PPOCR) Tiles() TileStats { return p.t.stats() }
+// Tiles counts the tiles run and reused so far (a region searched inside a
+// vehicle and answered from memory counts as one tile reused).
+func (p *PPOCR) Tiles() TileStats {
+	s := p.t.stats()
+	if p.regions != nil {
+		s.Reused += p.regions.reused
+	}
+	return s
+}

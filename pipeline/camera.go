@@ -116,6 +116,7 @@ type Camera struct {
 	cfg      CameraConfig
 	eng      *Engine
 	counting *Counting // nil without counting
+	share    bool      // the plate search takes its vehicles from counting's Yolo
 	out      SampleWriter
 	log      *slog.Logger
 
@@ -143,6 +144,7 @@ func NewCamera(cfg CameraConfig, store *models.Store, out SampleWriter, log *slo
 			eng.Close()
 			return nil, fmt.Errorf("camera %s: counting: %w", cfg.Name, err)
 		}
+		c.share = c.counting.SharesWith(cfg.Engine)
 	}
 	c.st = CameraStatus{Name: cfg.Name, Source: Redacted(cfg.Source), State: StateStarting, Since: time.Now()}
 	return c, nil
@@ -455,7 +457,7 @@ func (w *worker) process(f captured) (gocv.Mat, error) {
 	}
 	var t Timings
 	bounds := image.Rect(0, 0, f.mat.Cols(), f.mat.Rows())
-	dets, detErr := c.eng.Detect(f.mat, &t)
+	dets, detErr := c.detect(f.mat, &t)
 	faces, plates := countClasses(dets)
 	if detErr != nil {
 		w.warn("detection failed: frame masked", detErr)
@@ -532,6 +534,17 @@ func (w *worker) send(frame redact.Frame, f captured, ft *FrameTiming, t0 time.T
 		st.LatencyMs = ewma(st.LatencyMs, ms(now.Sub(f.at)), 0.1)
 	})
 	return frame.Release(), nil
+}
+
+// detect runs the engine on a frame counting has just looked at, giving it
+// counting's Yolo boxes when they can stand in for its own vehicle search.
+func (c *Camera) detect(img gocv.Mat, t *Timings) ([]detect.Detection, error) {
+	if c.share {
+		if vs, ok := c.counting.Seen(); ok {
+			return c.eng.DetectWithVehicles(img, vs, t)
+		}
+	}
+	return c.eng.Detect(img, t)
 }
 
 // warn logs at most once every 10 s per worker: a broken detector must not

@@ -7,6 +7,7 @@ import (
 	"image"
 	"io"
 	"math"
+	"slices"
 	"sync"
 	"time"
 
@@ -45,6 +46,11 @@ type Counting struct {
 	yolo    *detect.Yolo
 	tracker *track.Tracker
 	frame   int
+	// seen: what Yolo found in the last frame it ran on (every class, at
+	// SharedThreshold or above), for the plate search to reuse; ran: Yolo
+	// ran on the last frame.
+	seen []detect.Detection
+	ran  bool
 
 	// Written by Process only; mu guards them against Snapshot. counter
 	// is made at the first frame, when the frame size is known.
@@ -67,7 +73,7 @@ func NewCounting(cfg CountConfig, store *models.Store) (*Counting, error) {
 	if err != nil {
 		return nil, err
 	}
-	y, err := detect.NewYolo(detect.YoloConfig{Cfg: cfgPath, Weights: weights, Input: image.Pt(320, 320), Threshold: cfg.Threshold, Passes: cfg.Passes, Reuse: cfg.Reuse})
+	y, err := detect.NewYolo(detect.YoloConfig{Cfg: cfgPath, Weights: weights, Input: image.Pt(320, 320), Threshold: min(cfg.Threshold, SharedThreshold), Passes: cfg.Passes, Reuse: cfg.Reuse})
 	if err != nil {
 		return nil, err
 	}
@@ -109,11 +115,14 @@ func (c *Counting) Process(img gocv.Mat, now time.Time) ([]count.Event, error) {
 		}
 	}
 	var dets []detect.Detection
+	c.ran, c.seen = false, nil
 	if c.frame%c.cfg.Every == 0 {
 		d, err := c.yolo.Detect(img)
 		if err != nil {
 			return nil, fmt.Errorf("people and vehicle detection: %w", err)
 		}
+		c.ran, c.seen = true, d
+		d = slices.DeleteFunc(slices.Clone(d), func(x detect.Detection) bool { return x.Score < c.cfg.Threshold })
 		// Tiles cut people at their edges: a partial box inside a whole
 		// one is the same person, and would become a second track.
 		dets = detect.DropContained(d, 0.7)
@@ -133,6 +142,23 @@ func (c *Counting) Process(img gocv.Mat, now time.Time) ([]count.Event, error) {
 	c.objects = objects
 	c.mu.Unlock()
 	return events, nil
+}
+
+// SharedThreshold is the Yolo score a vehicle needs for the plate search
+// (Engine): counting runs Yolo at this threshold or below so its boxes can
+// be shared, and counts only those at its own.
+const SharedThreshold = 0.25
+
+// Seen returns what Yolo found in the last frame Process looked at, every
+// class, scores >= SharedThreshold; ok is false if Yolo did not run on it
+// (count.every > 1). The plate search takes its vehicles from here instead
+// of running Yolo a second time.
+func (c *Counting) Seen() (dets []detect.Detection, ok bool) { return c.seen, c.ran }
+
+// SharesWith reports whether Yolo runs here as the engine's vehicle search
+// would (same passes), so Seen can stand in for it.
+func (c *Counting) SharesWith(e Config) bool {
+	return e.Plates && e.PlateVehicles && slices.Equal(c.cfg.Passes, orWhole(e.VehiclePasses))
 }
 
 // Snapshot returns the counts so far (safe from any goroutine). Totals are

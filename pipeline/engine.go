@@ -214,6 +214,9 @@ func faceThresholds(cfg Config, high float32) detect.SizeThreshold {
 	return detect.SizeThreshold{High: high, Mid: cfg.FaceMidThreshold, Low: cfg.FaceSmallThreshold, MidWidth: cfg.FaceMidWidth, SmallWidth: cfg.FaceSmallWidth}
 }
 
+// Config is the engine's configuration.
+func (e *Engine) Config() Config { return e.cfg }
+
 // Tiles counts the tiles the detectors ran and answered from memory.
 func (e *Engine) Tiles() detect.TileStats {
 	var s detect.TileStats
@@ -245,6 +248,17 @@ func (e *Engine) Close() error {
 
 // Detect finds faces and plates in img.
 func (e *Engine) Detect(img gocv.Mat, t *Timings) ([]detect.Detection, error) {
+	return e.detect(img, nil, false, t)
+}
+
+// DetectWithVehicles is Detect with the vehicle search's Yolo boxes given
+// (found by counting on the same frame, same passes; see Counting.Seen),
+// so Yolo does not run twice on one frame.
+func (e *Engine) DetectWithVehicles(img gocv.Mat, vehicles []detect.Detection, t *Timings) ([]detect.Detection, error) {
+	return e.detect(img, vehicles, true, t)
+}
+
+func (e *Engine) detect(img gocv.Mat, vehicles []detect.Detection, given bool, t *Timings) ([]detect.Detection, error) {
 	var out []detect.Detection
 	if e.faces != nil {
 		start := time.Now()
@@ -264,7 +278,7 @@ func (e *Engine) Detect(img gocv.Mat, t *Timings) ([]detect.Detection, error) {
 		}
 		out = append(out, d...)
 		if e.vehicles != nil {
-			d, err := e.platesInVehicles(img, t)
+			d, err := e.platesInVehicles(img, vehicles, given, t)
 			if err != nil {
 				return nil, err
 			}
@@ -276,12 +290,16 @@ func (e *Engine) Detect(img gocv.Mat, t *Timings) ([]detect.Detection, error) {
 
 // platesInVehicles looks for plates inside the largest vehicles, each
 // magnified to fill the text detector's input.
-func (e *Engine) platesInVehicles(img gocv.Mat, t *Timings) ([]detect.Detection, error) {
-	start := time.Now()
-	vs, err := e.vehicles.Detect(img)
-	t.Vehicles += time.Since(start)
-	if err != nil {
-		return nil, fmt.Errorf("vehicle detection: %w", err)
+func (e *Engine) platesInVehicles(img gocv.Mat, given []detect.Detection, isGiven bool, t *Timings) ([]detect.Detection, error) {
+	vs := slices.Clone(given)
+	if !isGiven {
+		start := time.Now()
+		var err error
+		vs, err = e.vehicles.Detect(img)
+		t.Vehicles += time.Since(start)
+		if err != nil {
+			return nil, fmt.Errorf("vehicle detection: %w", err)
+		}
 	}
 	vs = slices.DeleteFunc(vs, func(d detect.Detection) bool { return !d.Class.IsVehicle() })
 	slices.SortFunc(vs, func(a, b detect.Detection) int { return b.Box.Dx()*b.Box.Dy() - a.Box.Dx()*a.Box.Dy() })
@@ -290,14 +308,15 @@ func (e *Engine) platesInVehicles(img gocv.Mat, t *Timings) ([]detect.Detection,
 	}
 	bounds := imageRect(img.Cols(), img.Rows())
 	var out []detect.Detection
-	start = time.Now()
+	start := time.Now()
 	for _, v := range vs {
 		// Plates sit in the lower part of a vehicle and are about a tenth of
 		// its width: magnify so such a plate is ~90 px wide, enough for the
 		// text detector to see its characters.
 		b := v.Box
-		roi := detect.Pad(image.Rect(b.Min.X, b.Min.Y+b.Dy()/4, b.Max.X, b.Max.Y), 0.1, 0.1, bounds)
-		zoom := min(max(1125/float64(max(1, b.Dx())), 1), e.cfg.PlateVehicleZoom)
+		roi := snapOut(detect.Pad(image.Rect(b.Min.X, b.Min.Y+b.Dy()/4, b.Max.X, b.Max.Y), 0.1, 0.1, bounds), 16).Intersect(bounds)
+		// Rounded up to a quarter, so a still vehicle keeps its zoom.
+		zoom := min(math.Ceil(4*max(1125/float64(max(1, b.Dx())), 1))/4, e.cfg.PlateVehicleZoom)
 		d, err := e.plates.DetectZoomed(img, roi, zoom, 4)
 		if err != nil {
 			return nil, fmt.Errorf("plate detection in vehicle: %w", err)
@@ -341,3 +360,19 @@ func (e *Engine) Redact(raw gocv.Mat, dets []detect.Detection, detErr error, t *
 }
 
 func imageRect(w, h int) image.Rectangle { return image.Rect(0, 0, w, h) }
+
+// snapOut grows r to the grid of g px, so that a still vehicle whose box
+// jitters by a pixel keeps the same search region (and tile reuse holds).
+func snapOut(r image.Rectangle, g int) image.Rectangle {
+	down := func(v int) int { return v - ((v%g)+g)%g }
+	up := func(v int) int { return down(v + g - 1) }
+	return image.Rect(down(r.Min.X), down(r.Min.Y), up(r.Max.X), up(r.Max.Y))
+}
+
+// orWhole is a pass list as a tiler runs it (empty: the whole frame once).
+func orWhole(p []detect.Pass) []detect.Pass {
+	if len(p) == 0 {
+		return []detect.Pass{{}}
+	}
+	return p
+}

@@ -109,7 +109,7 @@ func (d *detector) run(ctx context.Context, threshold float64) {
 			}
 		}
 		var t Timings
-		dets, err := c.eng.Detect(j.mat, &t)
+		dets, err := c.detect(j.mat, &t)
 		faces, plates := countClasses(dets)
 		c.update(func(s *CameraStatus) {
 			s.Faces += uint64(faces)
