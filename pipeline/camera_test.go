@@ -197,12 +197,13 @@ func TestCameraGuard(t *testing.T) {
 	}
 }
 
-// Guard mode fails closed: a detection result older than max latency masks
-// the frame whole.
+// Guard mode fails closed: a detection result whose frame is older than
+// twice max latency masks the frame whole.
 func TestCameraGuardFailsClosed(t *testing.T) {
 	cfg := cameraConfig(testenv.Data(t, "video/vtest.avi"))
 	cfg.Guard = true
-	cfg.MaxLatency = 50 * time.Millisecond // shorter than any detection
+	cfg.Engine = pipeline.DefaultConfig()  // ~1 s a frame on two cores
+	cfg.MaxLatency = 50 * time.Millisecond // far shorter than any detection
 	cam, out := startCamera(t, cfg)
 	waitFor(t, "20 samples", 60*time.Second, func() bool { return len(out.get()) >= 20 })
 	if st := cam.Status(); st.Masked < st.Encoded-1 || st.Encoded == 0 {

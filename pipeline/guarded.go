@@ -47,6 +47,7 @@ type detResult struct {
 	dets  []detect.Detection // found, held and sticky regions
 	thumb gocv.Mat           // the guard thumb of the frame detection ran on
 	at    time.Time          // that frame's capture time
+	done  time.Time          // when detection finished
 }
 
 func (c *Camera) startDetector(ctx context.Context) *detector {
@@ -135,7 +136,7 @@ func (d *detector) run(ctx context.Context, threshold float64) {
 			dets = found
 		}
 		d.mu.Lock()
-		d.result.ok, d.result.err, d.result.dets, d.result.at = err == nil, err, slices.Clone(dets), j.at
+		d.result.ok, d.result.err, d.result.dets, d.result.at, d.result.done = err == nil, err, slices.Clone(dets), j.at, time.Now()
 		j.thumb.CopyTo(&d.result.thumb)
 		d.mu.Unlock()
 		j.thumb.CopyTo(&prev)
@@ -154,10 +155,12 @@ func (d *detector) run(ctx context.Context, threshold float64) {
 }
 
 // redact is the worker's half: it offers f to the detector if idle, then
-// redacts f with the latest result plus what changed since its frame. With
-// no result yet, a failed detection, or a result older than the camera's
-// max latency, the frame is masked whole (fail closed). f.mat passes to the
-// returned Frame.
+// redacts f with the latest result plus what changed since its frame. The
+// frame is masked whole (fail closed) with no result yet, after a failed
+// detection, when detection has produced nothing for the camera's max
+// latency (stalled), or when the result's frame is older than twice that
+// (the guard's comparison would span too long to trust). f.mat passes to
+// the returned Frame.
 func (d *detector) redact(f captured) redact.Frame {
 	d.guard.Thumb(f.mat, &d.thumb)
 	select {
@@ -171,7 +174,7 @@ func (d *detector) redact(f captured) redact.Frame {
 	w, h := f.mat.Cols(), f.mat.Rows()
 	d.mu.Lock()
 	r := d.result
-	if !r.ok || f.at.Sub(r.at) > d.c.cfg.MaxLatency {
+	if !r.ok || time.Since(r.done) > d.c.cfg.MaxLatency || f.at.Sub(r.at) > 2*d.c.cfg.MaxLatency {
 		d.mu.Unlock()
 		return redact.Blackout(f.mat)
 	}
