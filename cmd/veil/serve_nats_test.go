@@ -88,8 +88,49 @@ func checkAnonymous(t *testing.T, subject string, data []byte, plates []string) 
 	}
 	up := strings.ToUpper(string(data))
 	for _, p := range plates {
-		if strings.Contains(up, p) {
+		if containsToken(up, p) {
 			t.Errorf("%s carries plate text %q", subject, p)
+		}
+	}
+}
+
+// containsToken reports whether tok occurs in s as a whole token, not
+// inside a longer run of letters and digits: a digits-only plate such as
+// 78188 also occurs inside timestamps (…16.878188Z), which is not a leak.
+func containsToken(s, tok string) bool {
+	for i := 0; i <= len(s)-len(tok); i++ {
+		j := strings.Index(s[i:], tok)
+		if j < 0 {
+			return false
+		}
+		i += j
+		if !alnumAt(s, i-1) && !alnumAt(s, i+len(tok)) {
+			return true
+		}
+	}
+	return false
+}
+
+// alnumAt reports whether s[i] is an upper-case letter or a digit (false
+// outside s).
+func alnumAt(s string, i int) bool {
+	return i >= 0 && i < len(s) && (s[i] >= 'A' && s[i] <= 'Z' || s[i] >= '0' && s[i] <= '9')
+}
+
+func TestContainsToken(t *testing.T) {
+	for _, tt := range []struct {
+		s, tok string
+		want   bool
+	}{
+		{`{"time":"2026-11-27T19:16:16.878188Z"}`, "78188", false},
+		{`{"plate":"78188"}`, "78188", true},
+		{`78188`, "78188", true},
+		{`X78188 78188`, "78188", true},
+		{`{"line":"ABC123X"}`, "ABC123", false},
+		{`{"line":"ABC123-X"}`, "ABC123", true},
+	} {
+		if got := containsToken(tt.s, tt.tok); got != tt.want {
+			t.Errorf("containsToken(%q, %q) = %v, want %v", tt.s, tt.tok, got, tt.want)
 		}
 	}
 }
