@@ -72,18 +72,9 @@ func MeasureSchedule(ctx context.Context, clip Clip, cfg pipeline.Config, o Opti
 				in = ref
 				s.Detected++
 			}
-			got := eng.Boxes(hold.Update(in, bounds), bounds)
-			for _, r := range eng.Boxes(ref, bounds) {
-				s.Regions++
-				if coveredShare(r, got) >= 0.7 {
-					s.Covered++
-				}
-			}
+			s.score(eng.Boxes(ref, bounds), eng.Boxes(hold.Update(in, bounds), bounds))
 		}
-		if s.Regions > 0 {
-			s.Recall = float64(s.Covered) / float64(s.Regions)
-		}
-		out = append(out, s)
+		out = append(out, s.done())
 	}
 	for _, r := range reuses {
 		c := cfg
@@ -95,18 +86,9 @@ func MeasureSchedule(ctx context.Context, clip Clip, cfg pipeline.Config, o Opti
 		s := Schedule{Clip: clip.Name, Every: 1, Reuse: &r, Tiles: tiles, Frames: len(got), Detected: len(got)}
 		hold := track.NewHold(o.Hold)
 		for i := range min(len(got), len(all)) {
-			held := eng.Boxes(hold.Update(got[i], bounds), bounds)
-			for _, box := range eng.Boxes(all[i], bounds) {
-				s.Regions++
-				if coveredShare(box, held) >= 0.7 {
-					s.Covered++
-				}
-			}
+			s.score(eng.Boxes(all[i], bounds), eng.Boxes(hold.Update(got[i], bounds), bounds))
 		}
-		if s.Regions > 0 {
-			s.Recall = float64(s.Covered) / float64(s.Regions)
-		}
-		out = append(out, s)
+		out = append(out, s.done())
 	}
 	g := pipeline.NewGuard(o.GuardThreshold, pipeline.GuardDilate)
 	defer g.Close()
@@ -139,21 +121,31 @@ func MeasureSchedule(ctx context.Context, clip Clip, cfg pipeline.Config, o Opti
 				cover = g.Changed(thumbs[f], thumbs[d], bounds.Dx(), bounds.Dy())
 			}
 			masked += unionShare(cover, bounds)
-			cover = append(cover, eng.Boxes(held, bounds)...)
-			for _, box := range eng.Boxes(all[f], bounds) {
-				s.Regions++
-				if coveredShare(box, cover) >= 0.7 {
-					s.Covered++
-				}
-			}
-		}
-		if s.Regions > 0 {
-			s.Recall = float64(s.Covered) / float64(s.Regions)
+			s.score(eng.Boxes(all[f], bounds), append(cover, eng.Boxes(held, bounds)...))
 		}
 		s.MaskedShare = masked / float64(max(1, len(all)))
-		out = append(out, s)
+		out = append(out, s.done())
 	}
 	return out, nil
+}
+
+// score counts the reference regions of one frame and those the run still
+// destroyed (at least 70 % of the region covered).
+func (s *Schedule) score(ref, cover []image.Rectangle) {
+	for _, r := range ref {
+		s.Regions++
+		if coveredShare(r, cover) >= 0.7 {
+			s.Covered++
+		}
+	}
+}
+
+// done fills in the recall.
+func (s Schedule) done() Schedule {
+	if s.Regions > 0 {
+		s.Recall = float64(s.Covered) / float64(s.Regions)
+	}
+	return s
 }
 
 // unionShare is the share of bounds the union of rs covers, on a 4 px grid.
