@@ -109,10 +109,11 @@ type Run struct {
 	Width         int             `json:"width"`
 	Height        int             `json:"height"`
 	SourceFPS     float64         `json:"source_fps"`
-	Frames        int             `json:"frames"`         // processed to an encoded sample
-	Dropped       int             `json:"frames_dropped"` // live: replaced while the detector was busy, or late
-	Masked        int             `json:"frames_masked"`  // live: sent masked whole (fail closed)
-	DetectMs      float64         `json:"detect_ms"`      // live: detection per detected frame (moving average)
+	Frames        int             `json:"frames"`                      // processed to an encoded sample
+	Dropped       int             `json:"frames_dropped"`              // live: replaced while the detector was busy, or late
+	Masked        int             `json:"frames_masked"`               // live: sent masked whole (fail closed)
+	DetectMs      float64         `json:"detect_ms"`                   // live: detection per detected frame (moving average)
+	GuardedShare  float64         `json:"guard_masked_area,omitempty"` // guard: mean share of each frame the guard masked
 	Seconds       float64         `json:"seconds"`
 	FPS           float64         `json:"fps"`
 	CPUMsFrame    float64         `json:"cpu_ms_per_frame"` // user+system CPU of the process per processed frame
@@ -141,6 +142,7 @@ type Ratio struct {
 	GuardP99Ms          float64 `json:"guard_capture_to_sample_p99_ms,omitempty"`
 	GuardFPS            float64 `json:"guard_fps,omitempty"`
 	GuardMasked         float64 `json:"guard_masked_share,omitempty"` // frames masked whole (no detection result yet, or too old)
+	GuardArea           float64 `json:"guard_masked_area,omitempty"`  // mean share of each frame the guard masked (whole frames count 1)
 	NaiveOverPassThru   float64 `json:"naive_cpu_over_passthrough"`
 	PassThroughFPS      float64 `json:"passthrough_fps"`
 }
@@ -221,6 +223,7 @@ func ratios(clip string, runs []Run) Ratio {
 		r.GuardDropShare = div(float64(g.Dropped), float64(g.Dropped+g.Frames))
 		r.GuardP99Ms, r.GuardFPS, r.LiveSourceFPS = g.EndToEnd.P99, g.FPS, g.SourceFPS
 		r.GuardMasked = div(float64(g.Masked), float64(g.Frames))
+		r.GuardArea = g.GuardedShare
 	}
 	return r
 }
@@ -519,6 +522,7 @@ func live(ctx context.Context, clip Clip, mode string, o Options) (Run, error) {
 	ft := frameTimes{}
 	var e2e []time.Duration
 	hist := make([]int, 100)
+	guarded := 0.0 // sum over frames of the share the guard masked
 	done := make(chan struct{})
 	frames := make(chan pipeline.FrameTiming, 4096)
 	cfg := pipeline.CameraConfig{Name: "bench", Source: clip.Path, Engine: o.Engine, BitrateKbps: o.Bitrate,
@@ -563,6 +567,7 @@ func live(ctx context.Context, clip Clip, mode string, o Options) (Run, error) {
 		}
 		e2e = append(e2e, t.Total)
 		hist[min(len(hist)-1, int(t.Total/(10*time.Millisecond)))]++
+		guarded += t.Guarded
 	}
 	sample := func() {
 		var ms runtime.MemStats
@@ -595,6 +600,9 @@ loop:
 	r.Frames = int(s1.Encoded - s0.Encoded)
 	r.Dropped = int((s1.Dropped - s0.Dropped) + (s1.Late - s0.Late))
 	r.Masked, r.DetectMs = int(s1.Masked-s0.Masked), s1.DetectMs
+	if len(e2e) > 0 {
+		r.GuardedShare = guarded / float64(len(e2e))
+	}
 	if r.Frames > 0 {
 		r.FPS = float64(r.Frames) / r.Seconds
 		r.CPUMsFrame = float64(u1.cpu-u0.cpu) / float64(time.Millisecond) / float64(r.Frames)

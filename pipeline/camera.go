@@ -69,6 +69,7 @@ type FrameTiming struct {
 	Total    time.Duration // capture start to encoded sample (or to the drop)
 	Late     bool          // dropped: redacted after max latency
 	Captured time.Time
+	Guarded  float64 // guard mode: share of the frame masked because it changed since detection
 }
 
 // EventWriter receives a camera's line crossings. It must not block.
@@ -434,7 +435,8 @@ func (w *worker) process(f captured) (gocv.Mat, error) {
 	}()
 	if w.det != nil {
 		t0 := time.Now()
-		frame := w.det.redact(f)
+		frame, guarded := w.det.redact(f)
+		ft.Guarded = guarded
 		if frame.Masked() {
 			c.update(func(s *CameraStatus) { s.Masked++ })
 		}

@@ -28,6 +28,8 @@ type Guard struct {
 	labels    gocv.Mat
 	stats     gocv.Mat
 	centroids gocv.Mat
+	cover     gocv.Mat // the regions returned, on the block grid
+	share     float64  // share of the frame the last Changed returned
 }
 
 // GuardThreshold is the default change threshold, in grey levels of a
@@ -52,12 +54,12 @@ func NewGuard(threshold float64, dilate int) *Guard {
 	k := 2*max(dilate, 0) + 1
 	return &Guard{threshold: threshold, dilate: dilate, gray: gocv.NewMat(), diff: gocv.NewMat(), mask: gocv.NewMat(),
 		kernel: gocv.GetStructuringElement(gocv.MorphRect, image.Pt(k, k)),
-		labels: gocv.NewMat(), stats: gocv.NewMat(), centroids: gocv.NewMat()}
+		labels: gocv.NewMat(), stats: gocv.NewMat(), centroids: gocv.NewMat(), cover: gocv.NewMat()}
 }
 
 // Close frees the guard's buffers.
 func (g *Guard) Close() {
-	for _, m := range []*gocv.Mat{&g.gray, &g.diff, &g.mask, &g.kernel, &g.labels, &g.stats, &g.centroids} {
+	for _, m := range []*gocv.Mat{&g.gray, &g.diff, &g.mask, &g.kernel, &g.labels, &g.stats, &g.centroids, &g.cover} {
 		m.Close()
 	}
 }
@@ -75,12 +77,14 @@ func (g *Guard) Thumb(img gocv.Mat, dst *gocv.Mat) {
 // MaxGuardRegions regions, the whole frame is returned.
 func (g *Guard) Changed(cur, ref gocv.Mat, w, h int) []image.Rectangle {
 	all := []image.Rectangle{image.Rect(0, 0, w, h)}
+	g.share = 1
 	if cur.Empty() || ref.Empty() || cur.Cols() != ref.Cols() || cur.Rows() != ref.Rows() || cur.Type() != ref.Type() {
 		return all
 	}
 	gocv.AbsDiff(cur, ref, &g.diff)
 	gocv.Threshold(g.diff, &g.mask, float32(g.threshold), 255, gocv.ThresholdBinary)
 	if gocv.CountNonZero(g.mask) == 0 {
+		g.share = 0
 		return nil
 	}
 	if g.dilate > 0 {
@@ -93,13 +97,26 @@ func (g *Guard) Changed(cur, ref gocv.Mat, w, h int) []image.Rectangle {
 	b := detect.ReuseBlock
 	bounds := image.Rect(0, 0, w, h)
 	out := make([]image.Rectangle, 0, n-1)
+	if g.cover.Rows() != cur.Rows() || g.cover.Cols() != cur.Cols() {
+		g.cover.Close()
+		g.cover = gocv.NewMatWithSize(cur.Rows(), cur.Cols(), gocv.MatTypeCV8U)
+	}
+	g.cover.SetTo(gocv.NewScalar(0, 0, 0, 0))
 	for i := 1; i < n; i++ { // label 0 is the unchanged background
 		x, y := int(g.stats.GetIntAt(i, 0)), int(g.stats.GetIntAt(i, 1))
 		cw, ch := int(g.stats.GetIntAt(i, 2)), int(g.stats.GetIntAt(i, 3))
 		out = append(out, image.Rect(x*b, y*b, (x+cw)*b, (y+ch)*b).Intersect(bounds))
+		r := g.cover.Region(image.Rect(x, y, x+cw, y+ch))
+		r.SetTo(gocv.NewScalar(255, 0, 0, 0))
+		r.Close()
 	}
+	g.share = float64(gocv.CountNonZero(g.cover)) / float64(cur.Rows()*cur.Cols())
 	return out
 }
+
+// Share is the share of the frame (on the block grid) covered by the
+// regions the last Changed returned: the precision the guard cost.
+func (g *Guard) Share() float64 { return g.share }
 
 // Unchanged reports whether the blocks under r (frame pixels) are the same,
 // within the threshold, in the thumbs cur and ref.

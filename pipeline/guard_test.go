@@ -49,6 +49,9 @@ func TestGuardChanged(t *testing.T) {
 	if len(got) != 1 || !face.In(got[0]) {
 		t.Fatalf("changed %v, want one region around %v", got, face)
 	}
+	if sh := g.Share(); sh <= 0 || sh > float64(got[0].Dx()*got[0].Dy())/(320*240)+0.001 {
+		t.Errorf("share %v, want the changed region's %v", sh, float64(got[0].Dx()*got[0].Dy())/(320*240))
+	}
 	if r := got[0]; r.Dx() > face.Dx()+4*detect.ReuseBlock || r.Dy() > face.Dy()+4*detect.ReuseBlock {
 		t.Errorf("changed region %v is much larger than the change %v", r, face)
 	}

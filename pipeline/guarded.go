@@ -160,8 +160,9 @@ func (d *detector) run(ctx context.Context, threshold float64) {
 // detection, when detection has produced nothing for the camera's max
 // latency (stalled), or when the result's frame is older than twice that
 // (the guard's comparison would span too long to trust). f.mat passes to
-// the returned Frame.
-func (d *detector) redact(f captured) redact.Frame {
+// the returned Frame; masked is the share of it the guard masked (1 when
+// masked whole).
+func (d *detector) redact(f captured) (frame redact.Frame, masked float64) {
 	d.guard.Thumb(f.mat, &d.thumb)
 	select {
 	case j := <-d.ready:
@@ -176,14 +177,14 @@ func (d *detector) redact(f captured) redact.Frame {
 	r := d.result
 	if !r.ok || time.Since(r.done) > d.c.cfg.MaxLatency || f.at.Sub(r.at) > 2*d.c.cfg.MaxLatency {
 		d.mu.Unlock()
-		return redact.Blackout(f.mat)
+		return redact.Blackout(f.mat), 1
 	}
 	boxes := d.guard.Changed(d.thumb, r.thumb, w, h)
 	d.mu.Unlock()
 	boxes = append(boxes, d.c.eng.Boxes(r.dets, image.Rect(0, 0, w, h))...)
 	frame, err := d.red.Apply(f.mat, boxes)
 	if err != nil {
-		return redact.Blackout(frame.Release())
+		return redact.Blackout(frame.Release()), 1
 	}
-	return frame
+	return frame, d.guard.Share()
 }
