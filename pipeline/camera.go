@@ -124,6 +124,7 @@ type Camera struct {
 	keyframe atomic.Bool
 	mu       sync.Mutex
 	st       CameraStatus
+	done     chan struct{} // closed when Run returns
 }
 
 // NewCamera loads the camera's detectors (each camera has its own: OpenCV
@@ -139,7 +140,7 @@ func NewCamera(cfg CameraConfig, store *models.Store, out SampleWriter, log *slo
 	if err != nil {
 		return nil, fmt.Errorf("camera %s: %w", cfg.Name, err)
 	}
-	c := &Camera{cfg: cfg, eng: eng, out: out, log: log.With("camera", cfg.Name)}
+	c := &Camera{cfg: cfg, eng: eng, out: out, log: log.With("camera", cfg.Name), done: make(chan struct{})}
 	if cfg.Count != nil {
 		if c.counting, err = NewCounting(*cfg.Count, store); err != nil {
 			eng.Close()
@@ -198,9 +199,14 @@ const (
 	maxBackoff = 5 * time.Second
 )
 
+// Done is closed when Run has returned: nothing is counted or sent after.
+func (c *Camera) Done() <-chan struct{} { return c.done }
+
 // Run captures, redacts and encodes until ctx ends, reopening the source
 // with backoff when it fails. It closes the camera's detectors on return.
+// Call it once.
 func (c *Camera) Run(ctx context.Context) error {
+	defer close(c.done)
 	defer c.eng.Close()
 	if c.counting != nil {
 		defer c.counting.Close()

@@ -313,6 +313,15 @@ func (g *gateway) publishCounts(ctx context.Context, c *pipeline.Camera, every t
 	for {
 		select {
 		case <-ctx.Done():
+			// The final counts once the camera has stopped, so they
+			// include its last crossings (bounded, should it hang).
+			wait := time.NewTimer(10 * time.Second)
+			select {
+			case <-c.Done():
+			case <-wait.C:
+				g.log.Warn("camera still running 10 s after stop: final counts may miss its last crossings", "camera", c.Status().Name)
+			}
+			wait.Stop()
 			g.queueCounts(c)
 			return
 		case <-t.C:
