@@ -25,6 +25,15 @@ type Reuse struct {
 // face 8 px wide fills at least one.
 const ReuseBlock = 4
 
+// BlockThumb writes img's grey, averaged over ReuseBlock-pixel blocks, into
+// dst (gray is scratch). img is 8-bit BGR. Tile reuse and the live guard
+// judge change on it.
+func BlockThumb(img gocv.Mat, gray, dst *gocv.Mat) {
+	gocv.CvtColor(img, gray, gocv.ColorBGRToGray)
+	b := ReuseBlock
+	gocv.Resize(*gray, dst, image.Pt(max(1, (img.Cols()+b-1)/b), max(1, (img.Rows()+b-1)/b)), 0, 0, gocv.InterpolationArea)
+}
+
 // Enabled reports whether r turns reuse on.
 func (r Reuse) Enabled() bool { return r.Threshold > 0 && r.MaxAge > 0 }
 
@@ -90,9 +99,7 @@ func (m *memo) begin(img gocv.Mat) {
 		m.reset()
 		m.size = size
 	}
-	gocv.CvtColor(img, &m.gray, gocv.ColorBGRToGray)
-	sw, sh := max(1, (size.X+ReuseBlock-1)/ReuseBlock), max(1, (size.Y+ReuseBlock-1)/ReuseBlock)
-	gocv.Resize(m.gray, &m.small, image.Pt(sw, sh), 0, 0, gocv.InterpolationArea)
+	BlockThumb(img, &m.gray, &m.small)
 }
 
 // blocks is a tile's rectangle in small.
@@ -195,10 +202,8 @@ func (m *regionMemo) close() {
 func (m *regionMemo) get(img gocv.Mat, k regionKey) ([]Detection, bool) {
 	m.calls++
 	region := img.Region(k.roi)
-	gocv.CvtColor(region, &m.gray, gocv.ColorBGRToGray)
+	BlockThumb(region, &m.gray, &m.small)
 	region.Close()
-	b := ReuseBlock
-	gocv.Resize(m.gray, &m.small, image.Pt(max(1, (k.roi.Dx()+b-1)/b), max(1, (k.roi.Dy()+b-1)/b)), 0, 0, gocv.InterpolationArea)
 	e, ok := m.entries[k]
 	if !ok {
 		return nil, false

@@ -65,11 +65,7 @@ func (g *Guard) Close() {
 }
 
 // Thumb writes img's block-averaged grey into dst (img is 8-bit BGR).
-func (g *Guard) Thumb(img gocv.Mat, dst *gocv.Mat) {
-	gocv.CvtColor(img, &g.gray, gocv.ColorBGRToGray)
-	b := detect.ReuseBlock
-	gocv.Resize(g.gray, dst, image.Pt(max(1, (img.Cols()+b-1)/b), max(1, (img.Rows()+b-1)/b)), 0, 0, gocv.InterpolationArea)
-}
+func (g *Guard) Thumb(img gocv.Mat, dst *gocv.Mat) { detect.BlockThumb(img, &g.gray, dst) }
 
 // Changed returns, in the pixels of a w x h frame, the regions where cur
 // differs from ref (two thumbs of such frames), grown by the guard's
