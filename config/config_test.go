@@ -107,6 +107,7 @@ func TestValidationNamesField(t *testing.T) {
 		{"threshold", "cameras:\n  - {name: a, source: demo, detect: {face_threshold: 2}}\n", nil, "threshold"},
 		{"nothing redacted", "cameras:\n  - {name: a, source: demo, detect: {faces: false, plates: false}}\n", nil, "nothing would be redacted"},
 		{"style", "cameras:\n  - {name: a, source: demo, detect: {style: swirl}}\n", nil, "style"},
+		{"vehicle tiles", "cameras:\n  - {name: a, source: demo, detect: {plate_vehicle_tiles: 0}}\n", nil, "plate vehicle tiles"},
 		{"count key", "cameras:\n  - {name: a, source: demo, count: {lines: [{name: l, a: [0,0], b: [1,1], colour: red}]}}\n", nil, "colour"},
 		{"count every", "cameras:\n  - {name: a, source: demo, count: {every: 0}}\n", nil, "count.every"},
 		{"count line", "cameras:\n  - {name: a, source: demo, count: {lines: [{name: l, a: [0,0], b: [0,0]}]}}\n", nil, "same point"},

@@ -298,15 +298,29 @@ func FuzzParsePasses(f *testing.F) {
 }
 
 func TestConfigValidateNamesField(t *testing.T) {
-	c := pipeline.DefaultConfig()
-	c.FaceThreshold = 1.5
-	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "face threshold") {
-		t.Errorf("Validate = %v, want an error naming the face threshold", err)
+	for _, tc := range []struct {
+		name string
+		edit func(*pipeline.Config)
+		want string
+	}{
+		{"face threshold", func(c *pipeline.Config) { c.FaceThreshold = 1.5 }, "face threshold"},
+		{"nothing to redact", func(c *pipeline.Config) { c.Faces, c.Plates = false, false }, "nothing would be redacted"},
+		{"no vehicle tiles", func(c *pipeline.Config) { c.PlateVehicleTiles = 0 }, "plate vehicle tiles"},
+		{"too many vehicle tiles", func(c *pipeline.Config) { c.PlateVehicleTiles = 17 }, "plate vehicle tiles"},
+		{"vehicle zoom", func(c *pipeline.Config) { c.PlateVehicleZoom = 0.5 }, "plate vehicle zoom"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := pipeline.DefaultConfig()
+			tc.edit(&c)
+			if err := c.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("Validate = %v, want an error naming %q", err, tc.want)
+			}
+		})
 	}
-	c = pipeline.DefaultConfig()
-	c.Faces, c.Plates = false, false
-	if err := c.Validate(); err == nil {
-		t.Error("Validate with nothing to redact: want an error")
+	c := pipeline.DefaultConfig()
+	c.PlateVehicles, c.PlateVehicleTiles = false, 0 // unused when the search is off
+	if err := c.Validate(); err != nil {
+		t.Errorf("Validate with the vehicle search off = %v", err)
 	}
 }
 
