@@ -112,7 +112,7 @@ type Run struct {
 	Frames        int             `json:"frames"`                      // processed to an encoded sample
 	Dropped       int             `json:"frames_dropped"`              // live: replaced while the detector was busy, or late
 	Masked        int             `json:"frames_masked"`               // live: sent masked whole (fail closed)
-	DetectMs      float64         `json:"detect_ms"`                   // live: detection per detected frame (moving average)
+	DetectMs      float64         `json:"detect_ms"`                   // live: detection per detected frame, wall time, counting included (moving average)
 	GuardedShare  float64         `json:"guard_masked_area,omitempty"` // guard: mean share of each frame the guard masked
 	Seconds       float64         `json:"seconds"`
 	FPS           float64         `json:"fps"`
@@ -359,22 +359,25 @@ func throughput(ctx context.Context, clip Clip, mode string, o Options) (Run, er
 		return err
 	}
 	process := func(it *item) error {
-		if counting != nil {
-			t0 := time.Now()
-			if _, err := counting.Process(it.mat, it.start); err != nil {
-				return err
-			}
-			it.count = time.Since(t0) // recorded by encode: ft belongs to one goroutine
-		}
 		if eng == nil { // pass-through: a frame in which nothing was found
-			it.frame, err = none.Apply(it.mat, nil)
+			f, err := none.Apply(it.mat, nil)
+			it.frame = f
 			return err
 		}
-		var dets []detect.Detection
-		if vs, ok := seen(counting, eng); ok {
-			dets, err = eng.DetectWithVehicles(it.mat, vs, &it.t)
-		} else {
-			dets, err = eng.Detect(it.mat, &it.t)
+		// Counting runs while faces are detected, as in a live camera.
+		var countErr error
+		along := func() ([]detect.Detection, bool) {
+			if counting == nil {
+				return nil, false
+			}
+			t0 := time.Now()
+			_, countErr = counting.Process(it.mat, it.start)
+			it.count = time.Since(t0) // recorded by encode: ft belongs to one goroutine
+			return seen(counting, eng)
+		}
+		dets, err := eng.DetectAlong(it.mat, along, &it.t)
+		if countErr != nil {
+			return countErr
 		}
 		if hold != nil && err == nil {
 			t0 := time.Now()

@@ -107,7 +107,7 @@ type CameraStatus struct {
 	Reconnects uint64    `json:"reconnects"`
 	Detections uint64    `json:"detections"` // frames detection ran on
 	LatencyMs  float64   `json:"latency_ms"` // capture to encoded sample (moving average)
-	DetectMs   float64   `json:"detect_ms"`  // detection per frame (moving average)
+	DetectMs   float64   `json:"detect_ms"`  // detection per frame, wall time, counting included (moving average)
 }
 
 // Camera is one pipeline: capture -> (newest frame wins) -> detect -> hold
@@ -448,24 +448,12 @@ func (w *worker) process(f captured) (gocv.Mat, error) {
 		}
 		return w.send(frame, f, &ft, t0)
 	}
-	if c.counting != nil {
-		// Counting reads the frame and keeps only numbers; a failure here
-		// costs counts, never redaction.
-		t0 := time.Now()
-		events, err := c.counting.Process(f.mat, f.at)
-		ft.Count = time.Since(t0)
-		if err != nil {
-			w.warn("counting failed", err)
-		}
-		if c.cfg.Events != nil {
-			for _, e := range events {
-				c.cfg.Events.WriteEvent(e)
-			}
-		}
-	}
 	var t Timings
 	bounds := image.Rect(0, 0, f.mat.Cols(), f.mat.Rows())
-	dets, detErr := c.detect(f.mat, &t)
+	detStart := time.Now()
+	dets, count, detErr := c.detect(f.mat, f.at, &t, w.warn)
+	detWall := time.Since(detStart)
+	ft.Count = count
 	faces, plates := countClasses(dets)
 	if detErr != nil {
 		w.warn("detection failed: frame masked", detErr)
@@ -487,7 +475,7 @@ func (w *worker) process(f captured) (gocv.Mat, error) {
 		if frame.Masked() {
 			s.Masked++
 		}
-		s.DetectMs = ewma(s.DetectMs, ms(t.Faces+t.Vehicles+t.Plates), 0.1)
+		s.DetectMs = ewma(s.DetectMs, ms(detWall), 0.1)
 	})
 	return w.send(frame, f, &ft, t0)
 }
@@ -546,13 +534,33 @@ func (w *worker) send(frame redact.Frame, f captured, ft *FrameTiming, t0 time.T
 
 // detect runs the engine on a frame counting has just looked at, giving it
 // counting's Yolo boxes when they can stand in for its own vehicle search.
-func (c *Camera) detect(img gocv.Mat, t *Timings) ([]detect.Detection, error) {
-	if c.share {
-		if vs, ok := c.counting.Seen(); ok {
-			return c.eng.DetectWithVehicles(img, vs, t)
+// detect counts people and vehicles in img (if counting is on) and finds
+// faces and plates, faces while counting runs. Counting reads the frame and
+// keeps only numbers: its failure costs counts (reported to warn), never
+// redaction. count is the time counting took.
+func (c *Camera) detect(img gocv.Mat, at time.Time, t *Timings, warn func(string, error)) (dets []detect.Detection, count time.Duration, err error) {
+	along := func() ([]detect.Detection, bool) {
+		if c.counting == nil {
+			return nil, false
 		}
+		t0 := time.Now()
+		events, err := c.counting.Process(img, at)
+		count = time.Since(t0)
+		if err != nil {
+			warn("counting failed", err)
+		}
+		if c.cfg.Events != nil {
+			for _, e := range events {
+				c.cfg.Events.WriteEvent(e)
+			}
+		}
+		if c.share {
+			return c.counting.Seen()
+		}
+		return nil, false
 	}
-	return c.eng.Detect(img, t)
+	dets, err = c.eng.DetectAlong(img, along, t)
+	return dets, count, err
 }
 
 // warn logs at most once every 10 s per worker: a broken detector must not

@@ -97,25 +97,18 @@ func (d *detector) run(ctx context.Context, threshold float64) {
 			return
 		}
 		started := time.Now()
-		if c.counting != nil {
-			events, err := c.counting.Process(j.mat, j.at)
-			if err != nil && time.Since(warnedAt) > 10*time.Second {
-				c.log.Warn("counting failed", "err", err)
+		var t Timings
+		dets, _, err := c.detect(j.mat, j.at, &t, func(msg string, err error) {
+			if time.Since(warnedAt) > 10*time.Second {
+				c.log.Warn(msg, "err", err)
 				warnedAt = time.Now()
 			}
-			if c.cfg.Events != nil {
-				for _, e := range events {
-					c.cfg.Events.WriteEvent(e)
-				}
-			}
-		}
-		var t Timings
-		dets, err := c.detect(j.mat, &t)
+		})
 		faces, plates := countClasses(dets)
 		c.update(func(s *CameraStatus) {
 			s.Faces += uint64(faces)
 			s.Plates += uint64(plates)
-			s.DetectMs = ewma(s.DetectMs, ms(t.Faces+t.Vehicles+t.Plates), 0.1)
+			s.DetectMs = ewma(s.DetectMs, ms(time.Since(started)), 0.1)
 			s.Detections++
 		})
 		if err != nil {
