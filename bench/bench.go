@@ -35,7 +35,7 @@ import (
 // Modes.
 const (
 	PassThrough = "passthrough" // decode -> encode
-	Naive       = "naive"       // decode -> detect (full resolution, every frame) -> redact -> encode, one goroutine
+	Naive       = "naive"       // decode -> count -> detect (full resolution, every frame) -> redact -> encode, one goroutine
 	Veil        = "veil"        // decode || detect -> hold -> redact || encode, as fast as frames decode
 	Live        = "live"        // the live camera, paced at the clip's rate: drops and capture-to-sample latency
 	Guard       = "guard"       // the live camera in guard mode: detection beside the frame path (pipeline.Guard)
@@ -50,21 +50,24 @@ type Clip struct {
 
 // Options choose what to run.
 type Options struct {
-	Clips     []Clip
-	Modes     []string
-	Frames    int           // most frames per throughput run
-	LiveFor   time.Duration // length of a live run
-	Engine    pipeline.Config
-	NaiveEng  pipeline.Config
-	Count     *pipeline.CountConfig // counting in the veil and live runs (nil: off)
-	Hold      int
-	Bitrate   int
-	Store     *models.Store
-	Log       *slog.Logger
-	Progress  io.Writer // one line per finished run; may be nil
-	LiveFPS   float64   // pace live runs at this rate (0: the clip's)
-	WarmUp    int       // frames run before measuring a throughput run
-	MaxLateMs int       // live: max latency before a frame is dropped
+	Clips    []Clip
+	Modes    []string
+	Frames   int           // most frames per throughput run
+	LiveFor  time.Duration // length of a live run
+	Engine   pipeline.Config
+	NaiveEng pipeline.Config
+	Count    *pipeline.CountConfig // counting in the veil and live runs (nil: off)
+	// NaiveCount is counting in the naive run: the same people and vehicle
+	// detector at full resolution, every tile, no reuse (nil: off).
+	NaiveCount *pipeline.CountConfig
+	Hold       int
+	Bitrate    int
+	Store      *models.Store
+	Log        *slog.Logger
+	Progress   io.Writer // one line per finished run; may be nil
+	LiveFPS    float64   // pace live runs at this rate (0: the clip's)
+	WarmUp     int       // frames run before measuring a throughput run
+	MaxLateMs  int       // live: max latency before a frame is dropped
 	// Schedule mode: tile-reuse settings whose recall is measured against
 	// running every tile on every frame.
 	Reuses []detect.Reuse
@@ -321,8 +324,9 @@ func throughput(ctx context.Context, clip Clip, mode string, o Options) (Run, er
 		defer eng.Close()
 	}
 	var counting *pipeline.Counting
-	if mode == Veil && o.Count != nil {
-		if counting, err = pipeline.NewCounting(*o.Count, o.Store); err != nil {
+	cc := map[string]*pipeline.CountConfig{Veil: o.Count, Naive: o.NaiveCount}[mode]
+	if cc != nil {
+		if counting, err = pipeline.NewCounting(*cc, o.Store); err != nil {
 			return r, err
 		}
 		defer counting.Close()

@@ -17,6 +17,7 @@ import (
 	"github.com/veil-gateway/veil/detect"
 	"github.com/veil-gateway/veil/internal/testenv"
 	"github.com/veil-gateway/veil/models"
+	"github.com/veil-gateway/veil/pipeline"
 )
 
 // TestBenchReport runs every mode briefly on a real clip and checks the
@@ -31,10 +32,13 @@ func TestBenchReport(t *testing.T) {
 	eng.Plates = false
 	naive := eng
 	naive.FacePasses = []detect.Pass{{Zoom: 1}}
+	// Both count, as the gateway does; naive with every native tile.
+	count := &pipeline.CountConfig{Threshold: 0.4, Passes: []detect.Pass{{}}}
+	naiveCount := &pipeline.CountConfig{Threshold: 0.4, Passes: []detect.Pass{{Zoom: 1}}}
 	var progress bytes.Buffer
 	rep, err := bench.Do(context.Background(), bench.Options{
 		Clips: []bench.Clip{{Name: "short", Path: clip}}, Modes: []string{bench.PassThrough, bench.Naive, bench.Veil, bench.Live, bench.Guard, bench.Sched},
-		Frames: 4, WarmUp: 1, LiveFor: 2 * time.Second, Engine: eng, NaiveEng: naive, Hold: 3, Bitrate: 1000, MaxLateMs: 5000,
+		Frames: 4, WarmUp: 1, LiveFor: 2 * time.Second, Engine: eng, NaiveEng: naive, Count: count, NaiveCount: naiveCount, Hold: 3, Bitrate: 1000, MaxLateMs: 5000,
 		Store: models.Open(testenv.Models(t)), Log: slog.New(slog.DiscardHandler), Progress: &progress,
 		Reuses: []detect.Reuse{{Threshold: 10, MaxAge: 15}}, GuardThreshold: 10,
 	})
@@ -66,6 +70,9 @@ func TestBenchReport(t *testing.T) {
 		}
 		if _, ok := r.Stages["encode"]; !ok {
 			t.Errorf("%s: no encode stage", r.Mode)
+		}
+		if _, ok := r.Stages["count"]; ok != (r.Mode == bench.Naive || r.Mode == bench.Veil || r.Mode == bench.Live) {
+			t.Errorf("%s: count stage present = %v", r.Mode, ok)
 		}
 		// Guard mode detects beside the frame path: no faces stage per frame.
 		if _, ok := r.Stages["faces"]; ok != (r.Mode != bench.PassThrough && r.Mode != bench.Guard) {

@@ -49,7 +49,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer, log 
 	plots := fs.String("plots", "", "write SVG plots (stages.svg, latency-*.svg) into this directory")
 	modelsDir := fs.String("models", "", "models directory (default $VEIL_MODELS or ./models)")
 	preset := fs.String("preset", "live", "detector preset of the veil and live runs: live or thorough")
-	count := fs.Bool("count", true, "count people and vehicles in the veil and live runs")
+	count := fs.Bool("count", true, "count people and vehicles in the naive, veil and live runs")
 	guard := fs.Float64("guard", pipeline.GuardThreshold, "schedule mode: the live guard's change threshold (grey levels of a 4x4 block's mean)")
 	detectFPS := fs.Float64("detect-fps", 0, "guard runs: at most this many detections a second (0: no cap)")
 	reuse := fs.String("reuse", "", "tile reuse of the veil and live runs, threshold/max-age (default: the preset's; 0/0 turns it off); in schedule mode a comma-separated list to measure")
@@ -92,16 +92,21 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer, log 
 	naive.Reuse = detect.Reuse{}
 	naive.FacePasses = []detect.Pass{{Zoom: 1}} // full resolution, every tile
 	naive.PlatePasses = []detect.Pass{{Zoom: 1}}
-	var cc *pipeline.CountConfig
+	var cc, naiveCount *pipeline.CountConfig
 	if *count {
 		def := config.DemoCamera().Count
 		if cc, err = countConfig(def, eng.Reuse); err != nil {
 			fmt.Fprintf(stderr, "veil bench: %v\n", err)
 			return exitFail
 		}
+		// The naive loop counts too, with the same detector at full
+		// resolution: every native tile, every frame, nothing reused.
+		n := *cc
+		n.Passes, n.Reuse = []detect.Pass{{Zoom: 1}}, detect.Reuse{}
+		naiveCount = &n
 	}
 	opt := bench.Options{Clips: list, Modes: strings.Split(*modes, ","), Frames: *frames, WarmUp: 5, LiveFor: *liveFor,
-		Engine: eng, NaiveEng: naive, Count: cc, Hold: 5, Bitrate: 2500, MaxLateMs: 2000,
+		Engine: eng, NaiveEng: naive, Count: cc, NaiveCount: naiveCount, Hold: 5, Bitrate: 2500, MaxLateMs: 2000,
 		Store: models.Open(models.Dir(*modelsDir)), Log: log, Progress: stderr, Reuses: reuses,
 		GuardThreshold: *guard, DetectFPS: *detectFPS}
 	rep, err := bench.Do(ctx, opt)
