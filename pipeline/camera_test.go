@@ -215,18 +215,24 @@ func TestCameraGuardFailsClosed(t *testing.T) {
 // every frame is still sent.
 func TestCameraGuardDetectFPS(t *testing.T) {
 	cfg := cameraConfig(testenv.Data(t, "video/vtest.avi"))
-	cfg.Guard, cfg.DetectFPS = true, 2
+	// A period (2.5 s) longer than max latency (2 s): frames between
+	// scheduled detections are guarded, not masked whole as stale.
+	cfg.Guard, cfg.DetectFPS, cfg.MaxLatency = true, 0.4, 2*time.Second
 	cam, out := startCamera(t, cfg)
-	waitFor(t, "10 samples", 30*time.Second, func() bool { return len(out.get()) >= 10 })
+	waitFor(t, "a detection", 30*time.Second, func() bool { return cam.Status().Detections > 0 })
+	n0 := len(out.get())
 	s0, t0 := cam.Status(), time.Now()
-	waitFor(t, "30 more samples", 30*time.Second, func() bool { return len(out.get()) >= 40 })
+	waitFor(t, "60 more samples", 30*time.Second, func() bool { return len(out.get()) >= n0+60 })
 	s1, secs := cam.Status(), time.Since(t0).Seconds()
-	rate := float64(s1.Detections-s0.Detections) / secs
-	t.Logf("%.1f detections/s, %.1f frames/s encoded over %.1f s", rate, float64(s1.Encoded-s0.Encoded)/secs, secs)
-	if s1.Detections == s0.Detections || rate > 2.5 {
-		t.Errorf("%.1f detections a second, want some and at most 2", rate)
+	dets := s1.Detections - s0.Detections
+	t.Logf("%d detections, %d of %d frames masked whole, %.1f frames/s encoded over %.1f s", dets, s1.Masked-s0.Masked, s1.Encoded-s0.Encoded, float64(s1.Encoded-s0.Encoded)/secs, secs)
+	if most := uint64(secs*cfg.DetectFPS) + 1; dets == 0 || dets > most {
+		t.Errorf("%d detections in %.1f s, want some and at most %d", dets, secs, most)
 	}
 	if s1.Encoded-s0.Encoded < (s1.Captured-s0.Captured)*8/10 {
 		t.Errorf("encoded %d of %d frames captured", s1.Encoded-s0.Encoded, s1.Captured-s0.Captured)
+	}
+	if masked := s1.Masked - s0.Masked; masked*10 > s1.Encoded-s0.Encoded {
+		t.Errorf("%d of %d frames masked whole between scheduled detections, want under 10%%", masked, s1.Encoded-s0.Encoded)
 	}
 }

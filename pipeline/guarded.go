@@ -135,7 +135,7 @@ func (d *detector) run(ctx context.Context, threshold float64) {
 		j.thumb.CopyTo(&prev)
 		havePrev = err == nil
 		if c.cfg.DetectFPS > 0 { // the cap: wait out the rest of the period before taking a frame
-			wait := time.NewTimer(time.Until(started.Add(time.Duration(float64(time.Second) / c.cfg.DetectFPS))))
+			wait := time.NewTimer(time.Until(started.Add(c.detectPeriod())))
 			select {
 			case <-wait.C:
 			case <-ctx.Done():
@@ -147,12 +147,22 @@ func (d *detector) run(ctx context.Context, threshold float64) {
 	}
 }
 
+// detectPeriod is the least time between the starts of two detections
+// (DetectFPS; 0 when uncapped).
+func (c *Camera) detectPeriod() time.Duration {
+	if c.cfg.DetectFPS <= 0 {
+		return 0
+	}
+	return time.Duration(float64(time.Second) / c.cfg.DetectFPS)
+}
+
 // redact is the worker's half: it offers f to the detector if idle, then
 // redacts f with the latest result plus what changed since its frame. The
 // frame is masked whole (fail closed) with no result yet, after a failed
 // detection, when detection has produced nothing for the camera's max
-// latency (stalled), or when the result's frame is older than twice that
-// (the guard's comparison would span too long to trust). f.mat passes to
+// latency past the detection period (stalled), or when the result's frame
+// is older than that plus max latency again (the guard's comparison would
+// span too long to trust). f.mat passes to
 // the returned Frame; masked is the share of it the guard masked (1 when
 // masked whole).
 func (d *detector) redact(f captured) (frame redact.Frame, masked float64) {
@@ -168,7 +178,10 @@ func (d *detector) redact(f captured) (frame redact.Frame, masked float64) {
 	w, h := f.mat.Cols(), f.mat.Rows()
 	d.mu.Lock()
 	r := d.result
-	if !r.ok || time.Since(r.done) > d.c.cfg.MaxLatency || f.at.Sub(r.at) > 2*d.c.cfg.MaxLatency {
+	// A capped detector waits a period between detections by design: the
+	// bounds are on falling behind that schedule.
+	maxLate := d.c.cfg.MaxLatency + d.c.detectPeriod()
+	if !r.ok || time.Since(r.done) > maxLate || f.at.Sub(r.at) > maxLate+d.c.cfg.MaxLatency {
 		d.mu.Unlock()
 		return redact.Blackout(f.mat), 1
 	}
