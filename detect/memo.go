@@ -34,6 +34,15 @@ func BlockThumb(img gocv.Mat, gray, dst *gocv.Mat) {
 	gocv.Resize(*gray, dst, image.Pt(max(1, (img.Cols()+b-1)/b), max(1, (img.Rows()+b-1)/b)), 0, 0, gocv.InterpolationArea)
 }
 
+// BlocksWithin reports whether no block of the thumbs a and b (same size
+// and type, from BlockThumb) differs by more than threshold grey levels.
+// diff is scratch.
+func BlocksWithin(a, b gocv.Mat, threshold float64, diff *gocv.Mat) bool {
+	gocv.AbsDiff(a, b, diff)
+	_, hi, _, _ := gocv.MinMaxLoc(*diff)
+	return float64(hi) <= threshold
+}
+
 // Enabled reports whether r turns reuse on.
 func (r Reuse) Enabled() bool { return r.Threshold > 0 && r.MaxAge > 0 }
 
@@ -121,10 +130,8 @@ func (m *memo) lookup(pass int, src image.Rectangle) *tileMemo {
 	r := m.blocks(src)
 	if t.age >= 0 && !r.Empty() && t.ref.Cols() == r.Dx() && t.ref.Rows() == r.Dy() {
 		cur := m.small.Region(r)
-		gocv.AbsDiff(cur, t.ref, &m.diff)
+		t.changed = !BlocksWithin(cur, t.ref, m.cfg.Threshold, &m.diff)
 		cur.Close()
-		_, hi, _, _ := gocv.MinMaxLoc(m.diff)
-		t.changed = float64(hi) > m.cfg.Threshold
 	}
 	return t
 }
@@ -212,8 +219,7 @@ func (m *regionMemo) get(img gocv.Mat, k regionKey) ([]Detection, bool) {
 	if e.age >= m.cfg.MaxAge || e.ref.Cols() != m.small.Cols() || e.ref.Rows() != m.small.Rows() {
 		return nil, false
 	}
-	gocv.AbsDiff(m.small, e.ref, &m.diff)
-	if _, hi, _, _ := gocv.MinMaxLoc(m.diff); float64(hi) > m.cfg.Threshold {
+	if !BlocksWithin(m.small, e.ref, m.cfg.Threshold, &m.diff) {
 		return nil, false
 	}
 	e.age++

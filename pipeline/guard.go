@@ -128,9 +128,7 @@ func (g *Guard) Unchanged(cur, ref gocv.Mat, r image.Rectangle) bool {
 	c, f := cur.Region(br), ref.Region(br)
 	defer c.Close()
 	defer f.Close()
-	gocv.AbsDiff(c, f, &g.diff)
-	_, hi, _, _ := gocv.MinMaxLoc(g.diff)
-	return float64(hi) <= g.threshold
+	return detect.BlocksWithin(c, f, g.threshold, &g.diff)
 }
 
 // Sticky keeps what detection found in a region for as long as the region's
