@@ -156,7 +156,13 @@ type Engine struct {
 	plates   *detect.PPOCR
 	vehicles *detect.Yolo
 	red      *redact.Redactor
+	oneByOne bool // detectors one after another (OneByOne)
 }
+
+// OneByOne makes DetectAlong run the detectors one after another, not side
+// by side: slower, but it leaves a core's share to other work (a guard-mode
+// camera's frame path).
+func (e *Engine) OneByOne(on bool) { e.oneByOne = on }
 
 // NewEngine loads the configured detectors from the models store.
 func NewEngine(cfg Config, store *models.Store) (*Engine, error) {
@@ -270,31 +276,41 @@ func (e *Engine) DetectWithVehicles(img gocv.Mat, vehicles []detect.Detection, t
 // along returned (ok false: Yolo runs here). along may be nil; it must only
 // read img.
 //
-// Detectors run side by side: each owns its network and buffers, and
-// together they keep both cores busier than one at a time (their pre- and
-// post-processing is single-threaded, and one network's threads wait on
-// each other): measured in veil bench, more frames a second for less CPU.
+// Detectors run side by side (unless OneByOne): each owns its network and
+// buffers, and together they keep both cores busier than one at a time
+// (their pre- and post-processing is single-threaded, and one network's
+// threads wait on each other): measured in veil bench, more frames a second
+// for less CPU.
 func (e *Engine) DetectAlong(img gocv.Mat, along func() (vehicles []detect.Detection, ok bool), t *Timings) ([]detect.Detection, error) {
 	var faces, plates []detect.Detection
 	var faceErr, plateErr error
 	facesDone, platesDone := make(chan struct{}), make(chan struct{})
-	if e.faces != nil {
+	run := func(f func(), done chan struct{}) {
+		if e.oneByOne {
+			f()
+			close(done)
+			return
+		}
 		go func() {
-			defer close(facesDone)
+			defer close(done)
+			f()
+		}()
+	}
+	if e.faces != nil {
+		run(func() {
 			start := time.Now()
 			faces, faceErr = e.faces.Detect(img)
 			t.Faces += time.Since(start)
-		}()
+		}, facesDone)
 	} else {
 		close(facesDone)
 	}
 	if e.plates != nil {
-		go func() {
-			defer close(platesDone)
+		run(func() {
 			start := time.Now()
 			plates, plateErr = e.plates.Detect(img)
 			t.Plates += time.Since(start)
-		}()
+		}, platesDone)
 	} else {
 		close(platesDone)
 	}
