@@ -71,6 +71,9 @@ type Options struct {
 	// Schedule mode: tile-reuse settings whose recall is measured against
 	// running every tile on every frame.
 	Reuses []detect.Reuse
+	// GuardLags are the lags, in frames, at which schedule mode measures
+	// the guard (nil: 3, 6 and 12).
+	GuardLags []int
 	// GuardThreshold is the live guard's change threshold (grey levels).
 	GuardThreshold float64
 	// DetectFPS caps detections per second in guard runs (0: no cap).

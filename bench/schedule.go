@@ -92,13 +92,17 @@ func MeasureSchedule(ctx context.Context, clip Clip, cfg pipeline.Config, o Opti
 	}
 	g := pipeline.NewGuard(o.GuardThreshold, pipeline.GuardDilate)
 	defer g.Close()
-	for _, lag := range []int{3, 6, 12} {
+	lags := o.GuardLags
+	if len(lags) == 0 {
+		lags = []int{3, 6, 12}
+	}
+	for _, lag := range lags {
 		s := Schedule{Clip: clip.Name, Every: lag, GuardLag: lag, Frames: len(all)}
 		hold := track.NewHold(o.Hold)
 		sticky := pipeline.NewSticky(pipeline.StickyMaxAge)
 		var held []detect.Detection
 		prev := -1
-		masked := 0.0
+		masked, scored := 0.0, 0
 		for f := range all {
 			// The result of the detection started at frame d arrives at
 			// d+lag, when the next one starts.
@@ -114,16 +118,15 @@ func MeasureSchedule(ctx context.Context, clip Clip, cfg pipeline.Config, o Opti
 					prev = d
 				}
 			}
-			var cover []image.Rectangle
 			if d < 0 {
-				cover = []image.Rectangle{bounds} // no detection yet: masked
-			} else {
-				cover = g.Changed(thumbs[f], thumbs[d], bounds.Dx(), bounds.Dy())
+				continue // no result yet: masked whole, so not scored
 			}
+			cover := g.Changed(thumbs[f], thumbs[d], bounds.Dx(), bounds.Dy())
 			masked += unionShare(cover, bounds)
+			scored++
 			s.score(eng.Boxes(all[f], bounds), append(cover, eng.Boxes(held, bounds)...))
 		}
-		s.MaskedShare = masked / float64(max(1, len(all)))
+		s.MaskedShare = masked / float64(max(1, scored))
 		out = append(out, s.done())
 	}
 	return out, nil

@@ -51,6 +51,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer, log 
 	preset := fs.String("preset", "live", "detector preset of the veil and live runs: live or thorough")
 	count := fs.Bool("count", true, "count people and vehicles in the naive, veil and live runs")
 	guard := fs.Float64("guard", pipeline.GuardThreshold, "schedule mode: the live guard's change threshold (grey levels of a 4x4 block's mean)")
+	guardLags := fs.String("guard-lags", "3,6,12", "schedule mode: lags (frames) at which the guard's recall is measured, comma-separated")
 	detectFPS := fs.Float64("detect-fps", 0, "guard runs: at most this many detections a second (0: no cap)")
 	reuse := fs.String("reuse", "", "tile reuse of the veil and live runs, threshold/max-age (default: the preset's; 0/0 turns it off); in schedule mode a comma-separated list to measure")
 	if err := fs.Parse(args); err != nil {
@@ -72,6 +73,15 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer, log 
 			return exitUsage
 		}
 		eng.Reuse = reuses[0]
+	}
+	var lags []int
+	for _, f := range strings.Split(*guardLags, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 || n > 1000 {
+			fmt.Fprintf(stderr, "veil bench: -guard-lags: %q is not a lag of 1-1000 frames\n", f)
+			return exitUsage
+		}
+		lags = append(lags, n)
 	}
 	if len(clips) == 0 {
 		clips = append(clips, defaultBenchClip())
@@ -108,7 +118,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer, log 
 	opt := bench.Options{Clips: list, Modes: strings.Split(*modes, ","), Frames: *frames, WarmUp: 5, LiveFor: *liveFor,
 		Engine: eng, NaiveEng: naive, Count: cc, NaiveCount: naiveCount, Hold: 5, Bitrate: 2500, MaxLateMs: 2000,
 		Store: models.Open(models.Dir(*modelsDir)), Log: log, Progress: stderr, Reuses: reuses,
-		GuardThreshold: *guard, DetectFPS: *detectFPS}
+		GuardThreshold: *guard, GuardLags: lags, DetectFPS: *detectFPS}
 	rep, err := bench.Do(ctx, opt)
 	if err != nil {
 		fmt.Fprintf(stderr, "veil bench: %v\n", err)

@@ -178,3 +178,22 @@ func TestProgressQuietInAPipe(t *testing.T) {
 		t.Errorf("progress line %q, want 100%% and the frame count", b.String())
 	}
 }
+
+// TestBenchBadFlags: bad bench flags are usage errors, named, before any
+// clip is made or model loaded.
+func TestBenchBadFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-guard-lags", "3,x"}, "-guard-lags"},
+		{[]string{"-guard-lags", "0"}, "-guard-lags"},
+		{[]string{"-frames", "0"}, "-frames"},
+		{[]string{"-reuse", "10"}, "-reuse"},
+	} {
+		code, _, stderr := veil(t, append([]string{"bench"}, tc.args...)...)
+		if code != exitUsage || !strings.Contains(stderr, tc.want) {
+			t.Errorf("veil bench %v: exit %d, stderr %q; want usage error naming %s", tc.args, code, stderr, tc.want)
+		}
+	}
+}
