@@ -325,6 +325,9 @@ func throughput(ctx context.Context, clip Clip, mode string, o Options) (Run, er
 	}
 	if eng != nil {
 		defer eng.Close()
+		// The naive loop is one goroutine: its detectors run one after
+		// another. Veil's run side by side (Engine.DetectAlong).
+		eng.OneByOne(mode == Naive)
 	}
 	var counting *pipeline.Counting
 	cc := map[string]*pipeline.CountConfig{Veil: o.Count, Naive: o.NaiveCount}[mode]

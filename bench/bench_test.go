@@ -75,6 +75,17 @@ func TestBenchReport(t *testing.T) {
 		if _, ok := r.Stages["count"]; ok != (r.Mode == bench.Naive || r.Mode == bench.Veil || r.Mode == bench.Live) {
 			t.Errorf("%s: count stage present = %v", r.Mode, ok)
 		}
+		// The naive loop is one goroutine: its stages add up to no more
+		// than a frame's time (side by side, they would overlap).
+		if r.Mode == bench.Naive {
+			var sum float64
+			for _, d := range r.Stages {
+				sum += d.Mean
+			}
+			if sum > r.EndToEnd.Mean*1.02 {
+				t.Errorf("naive: stages sum to %.1f ms a frame, more than the %.1f ms a frame took: they overlapped", sum, r.EndToEnd.Mean)
+			}
+		}
 		// Guard mode detects beside the frame path: no faces stage per frame.
 		if _, ok := r.Stages["faces"]; ok != (r.Mode != bench.PassThrough && r.Mode != bench.Guard) {
 			t.Errorf("%s: faces stage present = %v", r.Mode, ok)
