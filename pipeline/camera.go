@@ -532,12 +532,11 @@ func (w *worker) send(frame redact.Frame, f captured, ft *FrameTiming, t0 time.T
 	return frame.Release(), nil
 }
 
-// detect runs the engine on a frame counting has just looked at, giving it
-// counting's Yolo boxes when they can stand in for its own vehicle search.
 // detect counts people and vehicles in img (if counting is on) and finds
-// faces and plates, faces while counting runs. Counting reads the frame and
-// keeps only numbers: its failure costs counts (reported to warn), never
-// redaction. count is the time counting took.
+// faces and plates, faces while counting runs; counting's Yolo boxes stand in
+// for the engine's own vehicle search when they can (c.share). Counting reads
+// the frame and keeps only numbers: its failure costs counts (reported to
+// warn), never redaction. count is the time counting took.
 func (c *Camera) detect(img gocv.Mat, at time.Time, t *Timings, warn func(string, error)) (dets []detect.Detection, count time.Duration, err error) {
 	along := func() ([]detect.Detection, bool) {
 		if c.counting == nil {

@@ -284,36 +284,34 @@ func (e *Engine) DetectWithVehicles(img gocv.Mat, vehicles []detect.Detection, t
 func (e *Engine) DetectAlong(img gocv.Mat, along func() (vehicles []detect.Detection, ok bool), t *Timings) ([]detect.Detection, error) {
 	var faces, plates []detect.Detection
 	var faceErr, plateErr error
-	facesDone, platesDone := make(chan struct{}), make(chan struct{})
-	run := func(f func(), done chan struct{}) {
-		if e.oneByOne {
+	// start runs f (if on) beside the caller, or in line when OneByOne;
+	// the channel is closed when f is done.
+	start := func(on bool, f func()) <-chan struct{} {
+		done := make(chan struct{})
+		switch {
+		case !on:
+			close(done)
+		case e.oneByOne:
 			f()
 			close(done)
-			return
+		default:
+			go func() {
+				defer close(done)
+				f()
+			}()
 		}
-		go func() {
-			defer close(done)
-			f()
-		}()
+		return done
 	}
-	if e.faces != nil {
-		run(func() {
-			start := time.Now()
-			faces, faceErr = e.faces.Detect(img)
-			t.Faces += time.Since(start)
-		}, facesDone)
-	} else {
-		close(facesDone)
-	}
-	if e.plates != nil {
-		run(func() {
-			start := time.Now()
-			plates, plateErr = e.plates.Detect(img)
-			t.Plates += time.Since(start)
-		}, platesDone)
-	} else {
-		close(platesDone)
-	}
+	facesDone := start(e.faces != nil, func() {
+		t0 := time.Now()
+		faces, faceErr = e.faces.Detect(img)
+		t.Faces += time.Since(t0)
+	})
+	platesDone := start(e.plates != nil, func() {
+		t0 := time.Now()
+		plates, plateErr = e.plates.Detect(img)
+		t.Plates += time.Since(t0)
+	})
 	var vehicles []detect.Detection
 	var given bool
 	if along != nil {

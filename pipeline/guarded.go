@@ -166,9 +166,8 @@ func (c *Camera) detectPeriod() time.Duration {
 // detection, when detection has produced nothing for the camera's max
 // latency past the detection period (stalled), or when the result's frame
 // is older than that plus max latency again (the guard's comparison would
-// span too long to trust). f.mat passes to
-// the returned Frame; masked is the share of it the guard masked (1 when
-// masked whole).
+// span too long to trust). f.mat passes to the returned Frame; masked is
+// the share of it the guard masked (1 when masked whole).
 func (d *detector) redact(f captured) (frame redact.Frame, masked float64) {
 	d.guard.Thumb(f.mat, &d.thumb)
 	select {
