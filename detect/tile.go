@@ -189,6 +189,10 @@ func (t *tiler) runTile(img gocv.Mat, src image.Rectangle, scale float64, in ima
 	region := img.Region(src)
 	gocv.Resize(region, &t.scaled, image.Pt(sw, sh), 0, 0, gocv.InterpolationLinear)
 	region.Close()
+	// The padding is not wasted work. Measured (bench/README.md): a 16:9
+	// frame's whole-frame PP-OCR pass through an input sized to it (640x384)
+	// instead of padded to 640x640 is 35 % faster, but finds fewer plates:
+	// 0.899 against 0.939 on plates, 0.484 against 0.574 on plates-small.
 	gocv.CopyMakeBorder(t.scaled, &t.padded, 0, in.Y-sh, 0, in.X-sw, gocv.BorderConstant, color.RGBA{})
 	if t.padded.Cols() != in.X || t.padded.Rows() != in.Y {
 		return nil, fmt.Errorf("detect: padded tile is %dx%d, want %dx%d", t.padded.Cols(), t.padded.Rows(), in.X, in.Y)
