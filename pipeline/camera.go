@@ -54,6 +54,9 @@ type CameraConfig struct {
 	// DetectFPS caps how often guard mode runs detection (0: as often as
 	// it can): less CPU, paid for with more of the frame masked.
 	DetectFPS float64
+	// GuardRecheck is the longest guard mode's motion gate lets a result
+	// stand for frames in which nothing changed (0: GuardRecheck).
+	GuardRecheck time.Duration
 }
 
 // FrameTiming is where one frame's time went, from capture to sample.
@@ -106,8 +109,11 @@ type CameraStatus struct {
 	Plates     uint64    `json:"plates_redacted"`
 	Reconnects uint64    `json:"reconnects"`
 	Detections uint64    `json:"detections"` // frames detection ran on
-	LatencyMs  float64   `json:"latency_ms"` // capture to encoded sample (moving average)
-	DetectMs   float64   `json:"detect_ms"`  // detection per frame, wall time, counting included (moving average)
+	// Guard mode: frames not given to detection because no block had changed
+	// since the frame the last result is for (the motion gate).
+	DetectSkipped uint64  `json:"detections_skipped"`
+	LatencyMs     float64 `json:"latency_ms"` // capture to encoded sample (moving average)
+	DetectMs      float64 `json:"detect_ms"`  // detection per frame, wall time, counting included (moving average)
 }
 
 // Camera is one pipeline: capture -> (newest frame wins) -> detect -> hold

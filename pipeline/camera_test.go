@@ -3,10 +3,13 @@ package pipeline_test
 import (
 	"context"
 	"log/slog"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"gocv.io/x/gocv"
 
 	"github.com/veil-gateway/veil/detect"
 	"github.com/veil-gateway/veil/internal/testenv"
@@ -234,5 +237,84 @@ func TestCameraGuardDetectFPS(t *testing.T) {
 	}
 	if masked := s1.Masked - s0.Masked; masked*10 > s1.Encoded-s0.Encoded {
 		t.Errorf("%d of %d frames masked whole between scheduled detections, want under 10%%", masked, s1.Encoded-s0.Encoded)
+	}
+}
+
+// stillClip writes a 10 fps clip of a real photo that holds still for 3 s
+// (faint noise, as from a sensor), then, with cut, cuts to the photo
+// mirrored for 3 s: two scene changes a loop.
+func stillClip(t *testing.T, cut bool) string {
+	t.Helper()
+	src := gocv.IMRead(testenv.Data(t, "faces-dlib/images/2008_002079.jpg"), gocv.IMReadColor)
+	if src.Empty() {
+		t.Fatal("cannot read test image")
+	}
+	defer src.Close()
+	mirrored, noise, f := gocv.NewMat(), gocv.NewMatWithSize(src.Rows(), src.Cols(), gocv.MatTypeCV8UC3), gocv.NewMat()
+	defer mirrored.Close()
+	defer noise.Close()
+	defer f.Close()
+	gocv.Flip(src, &mirrored, 1)
+	clip := filepath.Join(t.TempDir(), "still.avi")
+	w, err := gocv.VideoWriterFile(clip, "MJPG", 10, src.Cols(), src.Rows(), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 60 {
+		gocv.RandN(&noise, gocv.NewScalar(0, 0, 0, 0), gocv.NewScalar(2, 2, 2, 0))
+		if i < 30 || !cut {
+			gocv.Add(src, noise, &f)
+		} else {
+			gocv.Add(mirrored, noise, &f)
+		}
+		w.Write(f)
+	}
+	w.Close()
+	return clip
+}
+
+// Guard mode's motion gate: a frame in which no block changed since the
+// frame detection last ran on is not detected again (the result stands), so
+// a still scene costs no detection; each cut to another scene is detected.
+func TestCameraGuardMotionGate(t *testing.T) {
+	cfg := cameraConfig(stillClip(t, true))
+	cfg.Guard = true
+	cam, out := startCamera(t, cfg)
+	waitFor(t, "a detection", 30*time.Second, func() bool { return cam.Status().Detections > 0 })
+	n0 := len(out.get())
+	s0 := cam.Status()
+	waitFor(t, "130 more samples", 60*time.Second, func() bool { return len(out.get()) >= n0+130 })
+	s1 := cam.Status()
+	dets, skipped, frames := s1.Detections-s0.Detections, s1.DetectSkipped-s0.DetectSkipped, s1.Encoded-s0.Encoded
+	t.Logf("%d frames: %d detections, %d skipped by the gate, %d masked whole", frames, dets, skipped, s1.Masked-s0.Masked)
+	// 13 s of the clip hold 4 cuts; each is detected once or a few times
+	// while the detector catches up. Uncapped, without the gate, detection
+	// would run back to back: over 60 times.
+	if dets < 4 || dets > 20 {
+		t.Errorf("%d detections in %d frames with 4 cuts, want 4-20", dets, frames)
+	}
+	if skipped < frames/2 {
+		t.Errorf("the gate skipped %d of %d frames, want most", skipped, frames)
+	}
+	if masked := s1.Masked - s0.Masked; masked*10 > frames {
+		t.Errorf("%d of %d frames masked whole, want under 10%%", masked, frames)
+	}
+}
+
+// The motion gate's bound: on a scene that never changes, detection still
+// runs every GuardRecheck.
+func TestCameraGuardRecheck(t *testing.T) {
+	cfg := cameraConfig(stillClip(t, false))
+	cfg.Guard, cfg.GuardRecheck = true, time.Second
+	cam, out := startCamera(t, cfg)
+	waitFor(t, "a detection", 30*time.Second, func() bool { return cam.Status().Detections > 0 })
+	n0 := len(out.get())
+	s0 := cam.Status()
+	waitFor(t, "50 more samples", 30*time.Second, func() bool { return len(out.get()) >= n0+50 })
+	s1 := cam.Status()
+	dets, frames := s1.Detections-s0.Detections, s1.Encoded-s0.Encoded
+	t.Logf("%d frames of a still scene: %d detections, %d skipped", frames, dets, s1.DetectSkipped-s0.DetectSkipped)
+	if dets < 3 || dets > 8 {
+		t.Errorf("%d detections in %d frames (%.1f s) with a 1 s recheck, want 3-8", dets, frames, float64(frames)/10)
 	}
 }

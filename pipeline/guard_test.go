@@ -58,12 +58,24 @@ func TestGuardChanged(t *testing.T) {
 	if !g.Unchanged(tb, ta, image.Rect(0, 0, 100, 100)) || g.Unchanged(tb, ta, face) {
 		t.Errorf("Unchanged: the untouched corner must be unchanged, the face not")
 	}
+	// Still (the motion gate): faint noise alone is still; the face is not.
+	tn := gocv.NewMat()
+	defer tn.Close()
+	a.CopyTo(&b)
+	gocv.Add(b, noise, &b)
+	g.Thumb(b, &tn)
+	if !g.Still(tn, ta) || g.Still(tb, ta) {
+		t.Errorf("Still: noise alone must be still (%v), the face not (%v)", g.Still(tn, ta), g.Still(tb, ta))
+	}
 	// Thumbs of another size: the whole frame is reported (fail closed).
 	small := gocv.NewMat()
 	defer small.Close()
 	gocv.Resize(ta, &small, image.Pt(ta.Cols()/2, ta.Rows()/2), 0, 0, gocv.InterpolationArea)
 	if got := g.Changed(tb, small, 320, 240); len(got) != 1 || got[0] != image.Rect(0, 0, 320, 240) {
 		t.Errorf("mismatched thumbs: %v, want the whole frame", got)
+	}
+	if g.Still(tb, small) {
+		t.Errorf("mismatched thumbs: Still, want not")
 	}
 }
 

@@ -47,7 +47,8 @@ type detResult struct {
 	dets  []detect.Detection // found, held and sticky regions
 	thumb gocv.Mat           // the guard thumb of the frame detection ran on
 	at    time.Time          // that frame's capture time
-	done  time.Time          // when detection finished
+	done  time.Time          // when detection finished, or the motion gate last passed a frame
+	still time.Time          // capture time of the newest frame the motion gate passed on it
 }
 
 func (c *Camera) startDetector(ctx context.Context) *detector {
@@ -134,6 +135,7 @@ func (d *detector) run(ctx context.Context, threshold float64) {
 		}
 		d.mu.Lock()
 		d.result.ok, d.result.err, d.result.dets, d.result.at, d.result.done = err == nil, err, slices.Clone(dets), j.at, time.Now()
+		d.result.still = time.Time{}
 		j.thumb.CopyTo(&d.result.thumb)
 		d.mu.Unlock()
 		j.thumb.CopyTo(&prev)
@@ -168,23 +170,47 @@ func (c *Camera) detectPeriod() time.Duration {
 // is older than that plus max latency again (the guard's comparison would
 // span too long to trust). f.mat passes to the returned Frame; masked is
 // the share of it the guard masked (1 when masked whole).
+//
+// The motion gate: a frame none of whose blocks differs from the frame the
+// result is for (the guard's own test) holds nothing that frame did not, so
+// the result stands for it as it is, and the frame is not offered to the
+// detector. A still scene then costs no detection; one still runs at least
+// every GuardRecheck (capture time; CameraConfig.GuardRecheck).
 func (d *detector) redact(f captured) (frame redact.Frame, masked float64) {
 	d.guard.Thumb(f.mat, &d.thumb)
-	select {
-	case j := <-d.ready:
-		f.mat.CopyTo(&j.mat)
-		d.thumb.CopyTo(&j.thumb)
-		j.at = f.at
-		d.jobs <- j
-	default:
+	recheck := d.c.cfg.GuardRecheck
+	if recheck <= 0 {
+		recheck = GuardRecheck
+	}
+	d.mu.Lock()
+	gated := d.result.ok && f.at.Sub(d.result.at) < recheck && d.guard.Still(d.thumb, d.result.thumb)
+	if gated {
+		d.result.still, d.result.done = f.at, time.Now()
+	}
+	d.mu.Unlock()
+	if gated {
+		d.c.update(func(s *CameraStatus) { s.DetectSkipped++ })
+	} else {
+		select {
+		case j := <-d.ready:
+			f.mat.CopyTo(&j.mat)
+			d.thumb.CopyTo(&j.thumb)
+			j.at = f.at
+			d.jobs <- j
+		default:
+		}
 	}
 	w, h := f.mat.Cols(), f.mat.Rows()
 	d.mu.Lock()
 	r := d.result
+	checked := r.at // the newest frame the result is known to hold for
+	if r.still.After(checked) {
+		checked = r.still
+	}
 	// A capped detector waits a period between detections by design: the
 	// bounds are on falling behind that schedule.
 	maxLate := d.c.cfg.MaxLatency + d.c.detectPeriod()
-	if !r.ok || time.Since(r.done) > maxLate || f.at.Sub(r.at) > maxLate+d.c.cfg.MaxLatency {
+	if !r.ok || time.Since(r.done) > maxLate || f.at.Sub(checked) > maxLate+d.c.cfg.MaxLatency {
 		d.mu.Unlock()
 		return redact.Blackout(f.mat), 1
 	}
