@@ -115,11 +115,13 @@ type Run struct {
 	Width         int             `json:"width"`
 	Height        int             `json:"height"`
 	SourceFPS     float64         `json:"source_fps"`
-	Frames        int             `json:"frames"`                      // processed to an encoded sample
-	Dropped       int             `json:"frames_dropped"`              // live: replaced while the detector was busy, or late
-	Masked        int             `json:"frames_masked"`               // live: sent masked whole (fail closed)
-	DetectMs      float64         `json:"detect_ms"`                   // live: detection per detected frame, wall time, counting included (moving average)
-	GuardedShare  float64         `json:"guard_masked_area,omitempty"` // guard: mean share of each frame the guard masked
+	Frames        int             `json:"frames"`                       // processed to an encoded sample
+	Dropped       int             `json:"frames_dropped"`               // live: replaced while the detector was busy, or late
+	Masked        int             `json:"frames_masked"`                // live: sent masked whole (fail closed)
+	DetectMs      float64         `json:"detect_ms"`                    // live: detection per detected frame, wall time, counting included (moving average)
+	Detections    int             `json:"detections,omitempty"`         // live: frames detection ran on
+	DetectSkipped int             `json:"detections_skipped,omitempty"` // guard: frames the motion gate passed on the last result (nothing changed)
+	GuardedShare  float64         `json:"guard_masked_area,omitempty"`  // guard: mean share of each frame the guard masked
 	Seconds       float64         `json:"seconds"`
 	FPS           float64         `json:"fps"`
 	CPUMsFrame    float64         `json:"cpu_ms_per_frame"` // user+system CPU of the process per processed frame
@@ -137,20 +139,21 @@ type Run struct {
 
 // Ratio compares runs of one clip.
 type Ratio struct {
-	Clip                string  `json:"clip"`
-	VeilOverNaiveFPS    float64 `json:"veil_over_naive_fps"`           // >= 3 is the target
-	VeilCPUOverPassThru float64 `json:"veil_cpu_over_passthrough"`     // <= 2 is the target
-	LiveDropShare       float64 `json:"live_dropped_share,omitempty"`  // 0 is the target
-	LiveP99Ms           float64 `json:"live_capture_to_sample_p99_ms"` // <= 100 is the target
-	LiveFPS             float64 `json:"live_fps,omitempty"`            // the clip's rate is the target
-	LiveSourceFPS       float64 `json:"live_source_fps,omitempty"`     //
-	GuardDropShare      float64 `json:"guard_dropped_share,omitempty"`
-	GuardP99Ms          float64 `json:"guard_capture_to_sample_p99_ms,omitempty"`
-	GuardFPS            float64 `json:"guard_fps,omitempty"`
-	GuardMasked         float64 `json:"guard_masked_share,omitempty"` // frames masked whole (no detection result yet, or too old)
-	GuardArea           float64 `json:"guard_masked_area,omitempty"`  // mean share of each frame the guard masked (whole frames count 1)
-	NaiveOverPassThru   float64 `json:"naive_cpu_over_passthrough"`
-	PassThroughFPS      float64 `json:"passthrough_fps"`
+	Clip                 string  `json:"clip"`
+	VeilOverNaiveFPS     float64 `json:"veil_over_naive_fps"`           // >= 3 is the target
+	VeilCPUOverPassThru  float64 `json:"veil_cpu_over_passthrough"`     // <= 2 is the target
+	LiveDropShare        float64 `json:"live_dropped_share,omitempty"`  // 0 is the target
+	LiveP99Ms            float64 `json:"live_capture_to_sample_p99_ms"` // <= 100 is the target
+	LiveFPS              float64 `json:"live_fps,omitempty"`            // the clip's rate is the target
+	LiveSourceFPS        float64 `json:"live_source_fps,omitempty"`     //
+	GuardDropShare       float64 `json:"guard_dropped_share,omitempty"`
+	GuardP99Ms           float64 `json:"guard_capture_to_sample_p99_ms,omitempty"`
+	GuardFPS             float64 `json:"guard_fps,omitempty"`
+	GuardMasked          float64 `json:"guard_masked_share,omitempty"`         // frames masked whole (no detection result yet, or too old)
+	GuardArea            float64 `json:"guard_masked_area,omitempty"`          // mean share of each frame the guard masked (whole frames count 1)
+	GuardCPUOverPassThru float64 `json:"guard_cpu_over_passthrough,omitempty"` // <= 2 is the target
+	NaiveOverPassThru    float64 `json:"naive_cpu_over_passthrough"`
+	PassThroughFPS       float64 `json:"passthrough_fps"`
 }
 
 // Report is one invocation of veil bench (schema: bench/README.md).
@@ -230,6 +233,7 @@ func ratios(clip string, runs []Run) Ratio {
 		r.GuardP99Ms, r.GuardFPS, r.LiveSourceFPS = g.EndToEnd.P99, g.FPS, g.SourceFPS
 		r.GuardMasked = div(float64(g.Masked), float64(g.Frames))
 		r.GuardArea = g.GuardedShare
+		r.GuardCPUOverPassThru = div(g.CPUMsFrame, by[PassThrough].CPUMsFrame)
 	}
 	return r
 }
@@ -613,6 +617,7 @@ loop:
 	r.Frames = int(s1.Encoded - s0.Encoded)
 	r.Dropped = int((s1.Dropped - s0.Dropped) + (s1.Late - s0.Late))
 	r.Masked, r.DetectMs = int(s1.Masked-s0.Masked), s1.DetectMs
+	r.Detections, r.DetectSkipped = int(s1.Detections-s0.Detections), int(s1.DetectSkipped-s0.DetectSkipped)
 	if len(e2e) > 0 {
 		r.GuardedShare = guarded / float64(len(e2e))
 	}

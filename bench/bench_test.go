@@ -92,7 +92,7 @@ func TestBenchReport(t *testing.T) {
 		}
 	}
 	q := rep.Ratios[0]
-	if q.VeilOverNaiveFPS <= 0 || q.VeilCPUOverPassThru <= 1 || q.LiveSourceFPS != 10 || q.GuardFPS <= 0 || q.GuardArea <= 0 || q.GuardArea > 1 {
+	if q.VeilOverNaiveFPS <= 0 || q.VeilCPUOverPassThru <= 1 || q.LiveSourceFPS != 10 || q.GuardFPS <= 0 || q.GuardArea <= 0 || q.GuardArea > 1 || q.GuardCPUOverPassThru <= 1 {
 		t.Errorf("ratios %+v", q)
 	}
 	var table, js bytes.Buffer

@@ -52,6 +52,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer, log 
 	count := fs.Bool("count", true, "count people and vehicles in the naive, veil and live runs")
 	guard := fs.Float64("guard", pipeline.GuardThreshold, "schedule mode: the live guard's change threshold (grey levels of a 4x4 block's mean)")
 	guardLags := fs.String("guard-lags", "3,6,12", "schedule mode: lags (frames) at which the guard's recall is measured, comma-separated")
+	still := fs.Bool("still", false, "measure each clip held still instead: its first frame for 30 s at 30 fps with faint sensor-like noise (a quiet scene, for guard mode's motion gate)")
 	detectFPS := fs.Float64("detect-fps", 0, "guard runs: at most this many detections a second (0: no cap)")
 	reuse := fs.String("reuse", "", "tile reuse of the veil and live runs, threshold/max-age (default: the preset's; 0/0 turns it off); in schedule mode a comma-separated list to measure")
 	if err := fs.Parse(args); err != nil {
@@ -89,7 +90,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer, log 
 	var list []bench.Clip
 	for _, c := range clips {
 		for _, size := range strings.Split(*sizes, ",") {
-			cl, err := benchClip(ctx, c, strings.TrimSpace(size))
+			cl, err := benchClip(ctx, c, strings.TrimSpace(size), *still)
 			if err != nil {
 				fmt.Fprintf(stderr, "veil bench: %v\n", err)
 				return exitFail
@@ -181,19 +182,33 @@ func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
 // benchClip returns path at its own size, or a copy scaled to 720p or
 // 1080p at 30 fps (real footage; the frames added to reach the rate blend
 // their neighbours, so no two frames are the same, as from a real camera).
-func benchClip(ctx context.Context, path, size string) (bench.Clip, error) {
+// With still, it returns a quiet scene instead: the clip's first frame (at
+// that size) held for 30 s at 30 fps with faint noise added to every frame,
+// as a camera's sensor adds it.
+func benchClip(ctx context.Context, path, size string, still bool) (bench.Clip, error) {
 	name := strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
-	if size == "native" || size == "" {
-		if !fileExists(path) {
-			return bench.Clip{}, fmt.Errorf("clip %s: not found", path)
-		}
-		return bench.Clip{Name: name, Path: path}, nil
+	if !fileExists(path) {
+		return bench.Clip{}, fmt.Errorf("clip %s: not found", path)
 	}
-	h, err := strconv.Atoi(size)
-	if err != nil || (h != 720 && h != 1080) {
+	var scale string
+	switch size {
+	case "native", "":
+		if !still {
+			return bench.Clip{Name: name, Path: path}, nil
+		}
+		scale = "scale=trunc(iw/2)*2:trunc(ih/2)*2"
+	case "720", "1080":
+		h, _ := strconv.Atoi(size)
+		scale = fmt.Sprintf("scale=%d:%d", h*16/9, h)
+		name = fmt.Sprintf("%s-%dp30", name, h)
+	default:
 		return bench.Clip{}, fmt.Errorf("size %q: want native, 720 or 1080", size)
 	}
-	w := h * 16 / 9
+	vf, file := scale+",minterpolate=fps=30:mi_mode=blend", name+"-blend.avi"
+	if still {
+		vf, name = scale+",trim=end_frame=1,loop=loop=899:size=1:start=0,setpts=N/30/TB,noise=alls=4:allf=t", name+"-still"
+		file = name + ".avi"
+	}
 	dir, err := os.UserCacheDir()
 	if err != nil {
 		dir = os.TempDir()
@@ -202,18 +217,18 @@ func benchClip(ctx context.Context, path, size string) (bench.Clip, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return bench.Clip{}, err
 	}
-	out := filepath.Join(dir, fmt.Sprintf("%s-%dp30-blend.avi", name, h))
+	out := filepath.Join(dir, file)
 	if !fileExists(out) {
 		tmp := out + ".tmp.avi"
 		cmd := exec.CommandContext(ctx, "ffmpeg", "-loglevel", "error", "-nostdin", "-y", "-i", path,
-			"-vf", fmt.Sprintf("scale=%d:%d,minterpolate=fps=30:mi_mode=blend", w, h), "-t", "30", "-c:v", "mjpeg", "-q:v", "3", "-an", tmp)
+			"-vf", vf, "-r", "30", "-t", "30", "-c:v", "mjpeg", "-q:v", "3", "-an", tmp)
 		if b, err := cmd.CombinedOutput(); err != nil {
 			os.Remove(tmp)
-			return bench.Clip{}, fmt.Errorf("making the %dp clip with ffmpeg: %v: %s", h, err, b)
+			return bench.Clip{}, fmt.Errorf("making the clip %s with ffmpeg: %v: %s", name, err, b)
 		}
 		if err := os.Rename(tmp, out); err != nil {
 			return bench.Clip{}, err
 		}
 	}
-	return bench.Clip{Name: fmt.Sprintf("%s-%dp30", name, h), Path: out}, nil
+	return bench.Clip{Name: name, Path: out}, nil
 }
