@@ -74,7 +74,11 @@ type Camera struct {
 	// DetectFPS caps detections per second in guard mode (0: as many as
 	// the cores allow): less CPU, more of the frame masked.
 	DetectFPS float64 `yaml:"detect_fps"`
-	Count     Count   `yaml:"count"`
+	// GuardRecheck: in guard mode a frame in which nothing changed since
+	// the last detection's frame is not detected again; a detection still
+	// runs at least this often (0: pipeline.GuardRecheck, 10 s).
+	GuardRecheck time.Duration `yaml:"guard_recheck"`
+	Count        Count         `yaml:"count"`
 }
 
 // Camera modes.
@@ -554,6 +558,8 @@ func (c Camera) Validate() error {
 		return fmt.Errorf("mode %q: want %s or %s", c.Mode, ModeSync, ModeGuard)
 	case !(c.DetectFPS >= 0 && c.DetectFPS <= 120):
 		return fmt.Errorf("detect_fps %v: want 0-120 (0: no cap)", c.DetectFPS)
+	case c.GuardRecheck != 0 && (c.GuardRecheck < 100*time.Millisecond || c.GuardRecheck > 10*time.Minute):
+		return fmt.Errorf("guard_recheck %v: want 100ms-10m (0: the default, 10s)", c.GuardRecheck)
 	}
 	for i, z := range c.Zones {
 		if err := validPolygon(z); err != nil {

@@ -100,6 +100,7 @@ func TestValidationNamesField(t *testing.T) {
 		{"bitrate", "cameras:\n  - {name: a, source: demo, bitrate_kbps: 1}\n", nil, "bitrate_kbps"},
 		{"latency", "cameras:\n  - {name: a, source: demo, max_latency: 1ms}\n", nil, "max_latency"},
 		{"latency type", "cameras:\n  - {name: a, source: demo, max_latency: soon}\n", nil, "max_latency"},
+		{"recheck", "cameras:\n  - {name: a, source: demo, guard_recheck: 1ms}\n", nil, "guard_recheck"},
 		{"zone points", "cameras:\n  - {name: a, source: demo, zones: [[[0,0],[1,1]]]}\n", nil, "zones[0]"},
 		{"zone range", "cameras:\n  - {name: a, source: demo, zones: [[[0,0],[2,1],[0,1]]]}\n", nil, "outside"},
 		{"preset", "cameras:\n  - {name: a, source: demo, detect: {preset: fast}}\n", nil, "preset"},

@@ -167,8 +167,9 @@ func (c *Camera) detectPeriod() time.Duration {
 // frame is masked whole (fail closed) with no result yet, after a failed
 // detection, when detection has produced nothing for the camera's max
 // latency past the detection period (stalled), or when the result's frame
-// is older than that plus max latency again (the guard's comparison would
-// span too long to trust). f.mat passes to the returned Frame; masked is
+// (or the newest frame the motion gate passed on it) is older than that
+// plus max latency again (the guard's comparison would span too long to
+// trust). f.mat passes to the returned Frame; masked is
 // the share of it the guard masked (1 when masked whole).
 //
 // The motion gate: a frame none of whose blocks differs from the frame the

@@ -157,7 +157,7 @@ func newGateway(cfg config.Config, log *slog.Logger) (*gateway, error) {
 		pc := pipeline.CameraConfig{
 			Name: cc.Name, Source: cc.Source, Engine: cc.Detect.Config, Zones: zones,
 			Width: cc.Width, Height: cc.Height, FPS: cc.FPS, BitrateKbps: cc.BitrateKbps,
-			MaxLatency: cc.MaxLatency, Hold: cc.Hold, Guard: cc.Mode == config.ModeGuard, DetectFPS: cc.DetectFPS,
+			MaxLatency: cc.MaxLatency, Hold: cc.Hold, Guard: cc.Mode == config.ModeGuard, DetectFPS: cc.DetectFPS, GuardRecheck: cc.GuardRecheck,
 		}
 		if cc.Count.Enabled {
 			if pc.Count, err = countConfig(cc.Count, cc.Detect.Config.Reuse); err != nil {
