@@ -50,9 +50,14 @@ type Clip struct {
 
 // Options choose what to run.
 type Options struct {
-	Clips    []Clip
-	Modes    []string
-	Frames   int           // most frames per throughput run
+	Clips  []Clip
+	Modes  []string
+	Frames int // most frames per throughput run
+	// Rounds repeats the throughput runs (pass-through, naive, veil) of each
+	// clip, one after another in turn, so a slower spell of the machine
+	// falls on every mode alike; the ratios are the medians of the rounds'.
+	// 0 or 1: one round.
+	Rounds   int
 	LiveFor  time.Duration // length of a live run
 	Engine   pipeline.Config
 	NaiveEng pipeline.Config
@@ -112,6 +117,7 @@ var Stages = []string{"decode", "queue", "count", "faces", "plates", "track", "r
 type Run struct {
 	Clip          string          `json:"clip"`
 	Mode          string          `json:"mode"`
+	Round         int             `json:"round,omitempty"` // with -rounds: which round of throughput runs
 	Width         int             `json:"width"`
 	Height        int             `json:"height"`
 	SourceFPS     float64         `json:"source_fps"`
@@ -139,21 +145,22 @@ type Run struct {
 
 // Ratio compares runs of one clip.
 type Ratio struct {
-	Clip                 string  `json:"clip"`
-	VeilOverNaiveFPS     float64 `json:"veil_over_naive_fps"`           // >= 3 is the target
-	VeilCPUOverPassThru  float64 `json:"veil_cpu_over_passthrough"`     // <= 2 is the target
-	LiveDropShare        float64 `json:"live_dropped_share,omitempty"`  // 0 is the target
-	LiveP99Ms            float64 `json:"live_capture_to_sample_p99_ms"` // <= 100 is the target
-	LiveFPS              float64 `json:"live_fps,omitempty"`            // the clip's rate is the target
-	LiveSourceFPS        float64 `json:"live_source_fps,omitempty"`     //
-	GuardDropShare       float64 `json:"guard_dropped_share,omitempty"`
-	GuardP99Ms           float64 `json:"guard_capture_to_sample_p99_ms,omitempty"`
-	GuardFPS             float64 `json:"guard_fps,omitempty"`
-	GuardMasked          float64 `json:"guard_masked_share,omitempty"`         // frames masked whole (no detection result yet, or too old)
-	GuardArea            float64 `json:"guard_masked_area,omitempty"`          // mean share of each frame the guard masked (whole frames count 1)
-	GuardCPUOverPassThru float64 `json:"guard_cpu_over_passthrough,omitempty"` // <= 2 is the target
-	NaiveOverPassThru    float64 `json:"naive_cpu_over_passthrough"`
-	PassThroughFPS       float64 `json:"passthrough_fps"`
+	Clip                 string    `json:"clip"`
+	VeilOverNaiveFPS     float64   `json:"veil_over_naive_fps"`                  // >= 3 is the target
+	VeilOverNaiveRounds  []float64 `json:"veil_over_naive_fps_rounds,omitempty"` // with Rounds: each round's (the figure above is their median)
+	VeilCPUOverPassThru  float64   `json:"veil_cpu_over_passthrough"`            // <= 2 is the target
+	LiveDropShare        float64   `json:"live_dropped_share,omitempty"`         // 0 is the target
+	LiveP99Ms            float64   `json:"live_capture_to_sample_p99_ms"`        // <= 100 is the target
+	LiveFPS              float64   `json:"live_fps,omitempty"`                   // the clip's rate is the target
+	LiveSourceFPS        float64   `json:"live_source_fps,omitempty"`            //
+	GuardDropShare       float64   `json:"guard_dropped_share,omitempty"`
+	GuardP99Ms           float64   `json:"guard_capture_to_sample_p99_ms,omitempty"`
+	GuardFPS             float64   `json:"guard_fps,omitempty"`
+	GuardMasked          float64   `json:"guard_masked_share,omitempty"`         // frames masked whole (no detection result yet, or too old)
+	GuardArea            float64   `json:"guard_masked_area,omitempty"`          // mean share of each frame the guard masked (whole frames count 1)
+	GuardCPUOverPassThru float64   `json:"guard_cpu_over_passthrough,omitempty"` // <= 2 is the target
+	NaiveOverPassThru    float64   `json:"naive_cpu_over_passthrough"`
+	PassThroughFPS       float64   `json:"passthrough_fps"`
 }
 
 // Report is one invocation of veil bench (schema: bench/README.md).
@@ -177,31 +184,27 @@ type Host struct {
 // Do runs every clip in every mode.
 func Do(ctx context.Context, o Options) (*Report, error) {
 	rep := &Report{Schema: "veil.bench/v1", Time: time.Now().UTC(), Host: host()}
+	rounds := max(o.Rounds, 1)
 	for _, clip := range o.Clips {
-		for _, mode := range o.Modes {
-			var r Run
-			var err error
-			switch mode {
-			case Sched:
-				sc, err := MeasureSchedule(ctx, clip, o.Engine, o, min(o.Frames*3, 300), 4, o.Reuses)
+		for round := 1; round <= rounds; round++ {
+			for _, mode := range o.Modes {
+				if round > 1 && mode != PassThrough && mode != Naive && mode != Veil {
+					continue
+				}
+				r, err := doRun(ctx, clip, mode, o, rep)
 				if err != nil {
 					return nil, fmt.Errorf("bench %s %s: %w", clip.Name, mode, err)
 				}
-				rep.Schedule = append(rep.Schedule, sc...)
-				continue
-			case Live, Guard:
-				r, err = live(ctx, clip, mode, o)
-			case PassThrough, Naive, Veil:
-				r, err = throughput(ctx, clip, mode, o)
-			default:
-				return nil, fmt.Errorf("bench: unknown mode %q", mode)
-			}
-			if err != nil {
-				return nil, fmt.Errorf("bench %s %s: %w", clip.Name, mode, err)
-			}
-			rep.Runs = append(rep.Runs, r)
-			if o.Progress != nil {
-				fmt.Fprintf(o.Progress, "%-10s %-11s %6.1f fps  %5d frames  p99 %7.1f ms\n", r.Clip, r.Mode, r.FPS, r.Frames, r.EndToEnd.P99)
+				if r == nil {
+					continue
+				}
+				if rounds > 1 {
+					r.Round = round
+				}
+				rep.Runs = append(rep.Runs, *r)
+				if o.Progress != nil {
+					fmt.Fprintf(o.Progress, "%-10s %-11s %6.1f fps  %5d frames  p99 %7.1f ms\n", r.Clip, r.Mode, r.FPS, r.Frames, r.EndToEnd.P99)
+				}
 			}
 		}
 		rep.Ratios = append(rep.Ratios, ratios(clip.Name, rep.Runs))
@@ -209,11 +212,44 @@ func Do(ctx context.Context, o Options) (*Report, error) {
 	return rep, nil
 }
 
+// doRun measures one clip in one mode; schedule mode adds its rows to rep
+// and returns no run.
+func doRun(ctx context.Context, clip Clip, mode string, o Options, rep *Report) (*Run, error) {
+	var r Run
+	var err error
+	switch mode {
+	case Sched:
+		sc, err := MeasureSchedule(ctx, clip, o.Engine, o, min(o.Frames*3, 300), 4, o.Reuses)
+		if err != nil {
+			return nil, err
+		}
+		rep.Schedule = append(rep.Schedule, sc...)
+		return nil, nil
+	case Live, Guard:
+		r, err = live(ctx, clip, mode, o)
+	case PassThrough, Naive, Veil:
+		r, err = throughput(ctx, clip, mode, o)
+	default:
+		return nil, fmt.Errorf("unknown mode %q", mode)
+	}
+	return &r, err
+}
+
 func ratios(clip string, runs []Run) Ratio {
 	by := map[string]Run{}
+	var order []int                    // rounds, in the order run
+	rounds := map[int]map[string]Run{} // throughput runs by round
 	for _, r := range runs {
-		if r.Clip == clip {
-			by[r.Mode] = r
+		if r.Clip != clip {
+			continue
+		}
+		by[r.Mode] = r
+		if r.Mode == PassThrough || r.Mode == Naive || r.Mode == Veil {
+			if rounds[r.Round] == nil {
+				rounds[r.Round] = map[string]Run{}
+				order = append(order, r.Round)
+			}
+			rounds[r.Round][r.Mode] = r
 		}
 	}
 	div := func(a, b float64) float64 {
@@ -222,8 +258,20 @@ func ratios(clip string, runs []Run) Ratio {
 		}
 		return a / b
 	}
-	r := Ratio{Clip: clip, VeilOverNaiveFPS: div(by[Veil].FPS, by[Naive].FPS), VeilCPUOverPassThru: div(by[Veil].CPUMsFrame, by[PassThrough].CPUMsFrame),
-		NaiveOverPassThru: div(by[Naive].CPUMsFrame, by[PassThrough].CPUMsFrame), PassThroughFPS: by[PassThrough].FPS}
+	// Each ratio compares runs of one round; over rounds, the median.
+	var vn, vp, np, pf, pc []float64
+	for _, k := range order {
+		m := rounds[k]
+		vn = append(vn, div(m[Veil].FPS, m[Naive].FPS))
+		vp = append(vp, div(m[Veil].CPUMsFrame, m[PassThrough].CPUMsFrame))
+		np = append(np, div(m[Naive].CPUMsFrame, m[PassThrough].CPUMsFrame))
+		pf = append(pf, m[PassThrough].FPS)
+		pc = append(pc, m[PassThrough].CPUMsFrame)
+	}
+	r := Ratio{Clip: clip, VeilOverNaiveFPS: median(vn), VeilCPUOverPassThru: median(vp), NaiveOverPassThru: median(np), PassThroughFPS: median(pf)}
+	if len(order) > 1 {
+		r.VeilOverNaiveRounds = vn
+	}
 	if l, ok := by[Live]; ok {
 		r.LiveDropShare = div(float64(l.Dropped), float64(l.Dropped+l.Frames))
 		r.LiveP99Ms, r.LiveFPS, r.LiveSourceFPS = l.EndToEnd.P99, l.FPS, l.SourceFPS
@@ -233,9 +281,21 @@ func ratios(clip string, runs []Run) Ratio {
 		r.GuardP99Ms, r.GuardFPS, r.LiveSourceFPS = g.EndToEnd.P99, g.FPS, g.SourceFPS
 		r.GuardMasked = div(float64(g.Masked), float64(g.Frames))
 		r.GuardArea = g.GuardedShare
-		r.GuardCPUOverPassThru = div(g.CPUMsFrame, by[PassThrough].CPUMsFrame)
+		r.GuardCPUOverPassThru = div(g.CPUMsFrame, median(pc))
 	}
 	return r
+}
+
+// median of v (0 for none).
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Sorted(slices.Values(v))
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
 // usage is CPU time and memory of the process.

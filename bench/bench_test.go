@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -23,6 +25,50 @@ import (
 // TestBenchReport runs every mode briefly on a real clip and checks the
 // report holds what researchers need: per-stage distributions, fps, CPU,
 // RSS, drops, ratios, and plots.
+// TestBenchRounds: with Rounds the throughput runs repeat in turn, the
+// others run once, and each ratio is the median of the rounds' own.
+func TestBenchRounds(t *testing.T) {
+	clip := filepath.Join(t.TempDir(), "short.avi")
+	if b, err := exec.Command("ffmpeg", "-loglevel", "error", "-nostdin", "-i", testenv.Data(t, "video/vtest.avi"), "-frames:v", "20", "-c", "copy", clip).CombinedOutput(); err != nil {
+		t.Fatalf("ffmpeg: %v %s", err, b)
+	}
+	eng, _ := config.Preset("live")
+	eng.Plates = false
+	naive := eng
+	naive.FacePasses = []detect.Pass{{Zoom: 1}}
+	rep, err := bench.Do(context.Background(), bench.Options{
+		Clips: []bench.Clip{{Name: "short", Path: clip}}, Modes: []string{bench.PassThrough, bench.Naive, bench.Veil, bench.Guard},
+		Frames: 3, Rounds: 3, WarmUp: 1, LiveFor: time.Second, Engine: eng, NaiveEng: naive, Hold: 3, Bitrate: 1000, MaxLateMs: 5000,
+		Store: models.Open(testenv.Models(t)), Log: slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range rep.Runs {
+		got = append(got, fmt.Sprintf("%s#%d", r.Mode, r.Round))
+	}
+	want := []string{"passthrough#1", "naive#1", "veil#1", "guard#1", "passthrough#2", "naive#2", "veil#2", "passthrough#3", "naive#3", "veil#3"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("runs %v, want %v", got, want)
+	}
+	q := rep.Ratios[0]
+	if len(q.VeilOverNaiveRounds) != 3 {
+		t.Fatalf("rounds' ratios %v, want 3", q.VeilOverNaiveRounds)
+	}
+	for i, v := range q.VeilOverNaiveRounds {
+		if want := rep.Runs[[]int{2, 6, 9}[i]].FPS / rep.Runs[[]int{1, 5, 8}[i]].FPS; v != want || v <= 0 {
+			t.Errorf("round %d: veil/naive %v, want %v", i+1, v, want)
+		}
+	}
+	if m := slices.Sorted(slices.Values(q.VeilOverNaiveRounds))[1]; q.VeilOverNaiveFPS != m {
+		t.Errorf("veil/naive %v, want the rounds' median %v", q.VeilOverNaiveFPS, m)
+	}
+	if q.GuardFPS <= 0 || q.GuardCPUOverPassThru <= 0 {
+		t.Errorf("guard ratios missing: %+v", q)
+	}
+}
+
 func TestBenchReport(t *testing.T) {
 	clip := filepath.Join(t.TempDir(), "short.avi")
 	if b, err := exec.Command("ffmpeg", "-loglevel", "error", "-nostdin", "-i", testenv.Data(t, "video/vtest.avi"), "-frames:v", "40", "-c", "copy", clip).CombinedOutput(); err != nil {

@@ -20,7 +20,11 @@ func (r *Report) WriteTable(w io.Writer) error {
 	}
 	fmt.Fprintln(tw)
 	for _, run := range r.Runs {
-		fmt.Fprintf(tw, "%s\t%s\t%dx%d\t%d\t%d\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.0f→%.0f\t", run.Clip, run.Mode, run.Width, run.Height, run.Frames, run.Dropped,
+		mode := run.Mode
+		if run.Round > 0 {
+			mode = fmt.Sprintf("%s #%d", mode, run.Round)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%dx%d\t%d\t%d\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.0f→%.0f\t", run.Clip, mode, run.Width, run.Height, run.Frames, run.Dropped,
 			run.FPS, run.CPUMsFrame, run.EndToEnd.P50, run.EndToEnd.P95, run.EndToEnd.P99, run.RSSStartMB, run.RSSEndMB)
 		for _, s := range Stages {
 			if d, ok := run.Stages[s]; ok {

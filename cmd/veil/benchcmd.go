@@ -44,6 +44,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer, log 
 	sizes := fs.String("sizes", "native,720,1080", "sizes to measure each clip at: native, 720, 1080")
 	modes := fs.String("modes", "passthrough,naive,veil,live", "modes to run (also: schedule, the recall cost of detecting every Nth frame)")
 	frames := fs.Int("frames", 90, "frames measured per throughput run")
+	rounds := fs.Int("rounds", 1, "run the throughput modes (passthrough, naive, veil) of each clip this many times in turn; ratios are the rounds' medians")
 	liveFor := fs.Duration("live", 20*time.Second, "length of each live run")
 	report := fs.String("report", "", "write the JSON report here")
 	plots := fs.String("plots", "", "write SVG plots (stages.svg, latency-*.svg) into this directory")
@@ -58,8 +59,8 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer, log 
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
-	if *frames < 1 || *frames > 100000 || *liveFor < time.Second || !(*detectFPS >= 0 && *detectFPS <= 120) {
-		fmt.Fprintln(stderr, "veil bench: -frames must be 1-100000, -live at least 1s, -detect-fps 0-120")
+	if *frames < 1 || *frames > 100000 || *rounds < 1 || *rounds > 100 || *liveFor < time.Second || !(*detectFPS >= 0 && *detectFPS <= 120) {
+		fmt.Fprintln(stderr, "veil bench: -frames must be 1-100000, -rounds 1-100, -live at least 1s, -detect-fps 0-120")
 		return exitUsage
 	}
 	eng, err := config.Preset(*preset)
@@ -116,7 +117,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer, log 
 		n.Passes, n.Reuse = []detect.Pass{{Zoom: 1}}, detect.Reuse{}
 		naiveCount = &n
 	}
-	opt := bench.Options{Clips: list, Modes: strings.Split(*modes, ","), Frames: *frames, WarmUp: 5, LiveFor: *liveFor,
+	opt := bench.Options{Clips: list, Modes: strings.Split(*modes, ","), Frames: *frames, Rounds: *rounds, WarmUp: 5, LiveFor: *liveFor,
 		Engine: eng, NaiveEng: naive, Count: cc, NaiveCount: naiveCount, Hold: 5, Bitrate: 2500, MaxLateMs: 2000,
 		Store: models.Open(models.Dir(*modelsDir)), Log: log, Progress: stderr, Reuses: reuses,
 		GuardThreshold: *guard, GuardLags: lags, DetectFPS: *detectFPS}

@@ -189,6 +189,7 @@ func TestBenchBadFlags(t *testing.T) {
 		{[]string{"-guard-lags", "3,x"}, "-guard-lags"},
 		{[]string{"-guard-lags", "0"}, "-guard-lags"},
 		{[]string{"-frames", "0"}, "-frames"},
+		{[]string{"-rounds", "0"}, "-rounds"},
 		{[]string{"-reuse", "10"}, "-reuse"},
 	} {
 		code, _, stderr := veil(t, append([]string{"bench"}, tc.args...)...)
