@@ -118,7 +118,8 @@ func TestSticky(t *testing.T) {
 }
 
 // BenchmarkGuard is the guard's cost per 720p frame in guard mode's frame
-// path: the thumb, then the changed regions against the last detection's.
+// path: the thumb, the motion gate, then the changed regions against the
+// last detection's.
 func BenchmarkGuard(b *testing.B) {
 	g := pipeline.NewGuard(pipeline.GuardThreshold, pipeline.GuardDilate)
 	defer g.Close()
@@ -136,6 +137,9 @@ func BenchmarkGuard(b *testing.B) {
 	b.ResetTimer()
 	for range b.N {
 		g.Thumb(cur, &tc)
+		if g.Still(tc, tr) { // the motion gate, then what changed
+			b.Fatal("still, want five moved")
+		}
 		if n := g.Changed(tc, tr, 1280, 720); len(n) != 5 {
 			b.Fatalf("%d regions, want 5", len(n))
 		}
