@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -22,20 +23,31 @@ import (
 	"github.com/veil-gateway/veil/pipeline"
 )
 
-// TestBenchReport runs every mode briefly on a real clip and checks the
-// report holds what researchers need: per-stage distributions, fps, CPU,
-// RSS, drops, ratios, and plots.
+// shortClip copies the first frames of vtest.avi into a clip.
+func shortClip(t *testing.T, frames int) string {
+	t.Helper()
+	clip := filepath.Join(t.TempDir(), "short.avi")
+	if b, err := exec.Command("ffmpeg", "-loglevel", "error", "-nostdin", "-i", testenv.Data(t, "video/vtest.avi"), "-frames:v", strconv.Itoa(frames), "-c", "copy", clip).CombinedOutput(); err != nil {
+		t.Fatalf("ffmpeg: %v %s", err, b)
+	}
+	return clip
+}
+
+// engines are the live preset without plates (quick) and its naive
+// counterpart (faces at native resolution).
+func engines() (eng, naive pipeline.Config) {
+	eng, _ = config.Preset("live")
+	eng.Plates = false
+	naive = eng
+	naive.FacePasses = []detect.Pass{{Zoom: 1}}
+	return eng, naive
+}
+
 // TestBenchRounds: with Rounds the throughput runs repeat in turn, the
 // others run once, and each ratio is the median of the rounds' own.
 func TestBenchRounds(t *testing.T) {
-	clip := filepath.Join(t.TempDir(), "short.avi")
-	if b, err := exec.Command("ffmpeg", "-loglevel", "error", "-nostdin", "-i", testenv.Data(t, "video/vtest.avi"), "-frames:v", "20", "-c", "copy", clip).CombinedOutput(); err != nil {
-		t.Fatalf("ffmpeg: %v %s", err, b)
-	}
-	eng, _ := config.Preset("live")
-	eng.Plates = false
-	naive := eng
-	naive.FacePasses = []detect.Pass{{Zoom: 1}}
+	clip := shortClip(t, 20)
+	eng, naive := engines()
 	rep, err := bench.Do(context.Background(), bench.Options{
 		Clips: []bench.Clip{{Name: "short", Path: clip}}, Modes: []string{bench.PassThrough, bench.Naive, bench.Veil, bench.Guard},
 		Frames: 3, Rounds: 3, WarmUp: 1, LiveFor: time.Second, Engine: eng, NaiveEng: naive, Hold: 3, Bitrate: 1000, MaxLateMs: 5000,
@@ -69,15 +81,12 @@ func TestBenchRounds(t *testing.T) {
 	}
 }
 
+// TestBenchReport runs every mode briefly on a real clip and checks the
+// report holds what researchers need: per-stage distributions, fps, CPU,
+// RSS, drops, ratios, and plots.
 func TestBenchReport(t *testing.T) {
-	clip := filepath.Join(t.TempDir(), "short.avi")
-	if b, err := exec.Command("ffmpeg", "-loglevel", "error", "-nostdin", "-i", testenv.Data(t, "video/vtest.avi"), "-frames:v", "40", "-c", "copy", clip).CombinedOutput(); err != nil {
-		t.Fatalf("ffmpeg: %v %s", err, b)
-	}
-	eng, _ := config.Preset("live")
-	eng.Plates = false
-	naive := eng
-	naive.FacePasses = []detect.Pass{{Zoom: 1}}
+	clip := shortClip(t, 40)
+	eng, naive := engines()
 	// Both count, as the gateway does; naive with every native tile.
 	count := &pipeline.CountConfig{Threshold: 0.4, Passes: []detect.Pass{{}}}
 	naiveCount := &pipeline.CountConfig{Threshold: 0.4, Passes: []detect.Pass{{Zoom: 1}}}

@@ -2,6 +2,7 @@ package pipeline_test
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"path/filepath"
 	"strings"
@@ -273,18 +274,25 @@ func stillClip(t *testing.T, cut bool) string {
 	return clip
 }
 
+// afterDetection runs a camera until its first detection, then for n more
+// samples, and returns its status at both points.
+func afterDetection(t *testing.T, cfg pipeline.CameraConfig, n int) (s0, s1 pipeline.CameraStatus) {
+	t.Helper()
+	cam, out := startCamera(t, cfg)
+	waitFor(t, "a detection", 30*time.Second, func() bool { return cam.Status().Detections > 0 })
+	n0 := len(out.get())
+	s0 = cam.Status()
+	waitFor(t, fmt.Sprintf("%d more samples", n), 60*time.Second, func() bool { return len(out.get()) >= n0+n })
+	return s0, cam.Status()
+}
+
 // Guard mode's motion gate: a frame in which no block changed since the
 // frame detection last ran on is not detected again (the result stands), so
 // a still scene costs no detection; each cut to another scene is detected.
 func TestCameraGuardMotionGate(t *testing.T) {
 	cfg := cameraConfig(stillClip(t, true))
 	cfg.Guard = true
-	cam, out := startCamera(t, cfg)
-	waitFor(t, "a detection", 30*time.Second, func() bool { return cam.Status().Detections > 0 })
-	n0 := len(out.get())
-	s0 := cam.Status()
-	waitFor(t, "130 more samples", 60*time.Second, func() bool { return len(out.get()) >= n0+130 })
-	s1 := cam.Status()
+	s0, s1 := afterDetection(t, cfg, 130)
 	dets, skipped, frames := s1.Detections-s0.Detections, s1.DetectSkipped-s0.DetectSkipped, s1.Encoded-s0.Encoded
 	t.Logf("%d frames: %d detections, %d skipped by the gate, %d masked whole", frames, dets, skipped, s1.Masked-s0.Masked)
 	// 13 s of the clip hold 4 cuts; each is detected once or a few times
@@ -306,12 +314,7 @@ func TestCameraGuardMotionGate(t *testing.T) {
 func TestCameraGuardRecheck(t *testing.T) {
 	cfg := cameraConfig(stillClip(t, false))
 	cfg.Guard, cfg.GuardRecheck = true, time.Second
-	cam, out := startCamera(t, cfg)
-	waitFor(t, "a detection", 30*time.Second, func() bool { return cam.Status().Detections > 0 })
-	n0 := len(out.get())
-	s0 := cam.Status()
-	waitFor(t, "50 more samples", 30*time.Second, func() bool { return len(out.get()) >= n0+50 })
-	s1 := cam.Status()
+	s0, s1 := afterDetection(t, cfg, 50)
 	dets, frames := s1.Detections-s0.Detections, s1.Encoded-s0.Encoded
 	t.Logf("%d frames of a still scene: %d detections, %d skipped", frames, dets, s1.DetectSkipped-s0.DetectSkipped)
 	if dets < 3 || dets > 8 {
