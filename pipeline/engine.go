@@ -263,13 +263,6 @@ func (e *Engine) Detect(img gocv.Mat, t *Timings) ([]detect.Detection, error) {
 	return e.DetectAlong(img, nil, t)
 }
 
-// DetectWithVehicles is Detect with the vehicle search's Yolo boxes given
-// (found by counting on the same frame, same passes; see Counting.Seen),
-// so Yolo does not run twice on one frame.
-func (e *Engine) DetectWithVehicles(img gocv.Mat, vehicles []detect.Detection, t *Timings) ([]detect.Detection, error) {
-	return e.DetectAlong(img, func() ([]detect.Detection, bool) { return vehicles, true }, t)
-}
-
 // DetectAlong is Detect that runs along (the caller's counting, which may
 // find the vehicles) while faces and the whole-frame plate pass are being
 // detected, then the search for plates inside vehicles with the vehicles
