@@ -115,15 +115,6 @@ func (g *Guard) Changed(cur, ref gocv.Mat, w, h int) []image.Rectangle {
 // regions the last Changed returned: the precision the guard cost.
 func (g *Guard) Share() float64 { return g.share }
 
-// Still reports whether no block differs between the thumbs cur and ref by
-// more than the threshold (false if they do not match in size).
-func (g *Guard) Still(cur, ref gocv.Mat) bool {
-	if cur.Empty() || cur.Cols() != ref.Cols() || cur.Rows() != ref.Rows() || cur.Type() != ref.Type() {
-		return false
-	}
-	return detect.BlocksWithin(cur, ref, g.threshold, &g.diff)
-}
-
 // GuardRecheck bounds the motion gate: a guard-mode camera runs detection at
 // least this often (by capture time) even on a scene that has not changed,
 // so no result stands on the guard's comparison alone for longer.

@@ -179,14 +179,20 @@ func (c *Camera) detectPeriod() time.Duration {
 // every GuardRecheck (capture time; CameraConfig.GuardRecheck).
 func (d *detector) redact(f captured) (frame redact.Frame, masked float64) {
 	d.guard.Thumb(f.mat, &d.thumb)
+	w, h := f.mat.Cols(), f.mat.Rows()
 	recheck := d.c.cfg.GuardRecheck
 	if recheck <= 0 {
 		recheck = GuardRecheck
 	}
 	d.mu.Lock()
-	gated := d.result.ok && f.at.Sub(d.result.at) < recheck && d.guard.Still(d.thumb, d.result.thumb)
+	r := d.result
+	boxes := d.guard.Changed(d.thumb, r.thumb, w, h)
+	// No region changed (Changed returns none only for thumbs that match):
+	// the motion gate passes the frame on the result.
+	gated := r.ok && len(boxes) == 0 && f.at.Sub(r.at) < recheck
 	if gated {
 		d.result.still, d.result.done = f.at, time.Now()
+		r = d.result
 	}
 	d.mu.Unlock()
 	if gated {
@@ -201,9 +207,6 @@ func (d *detector) redact(f captured) (frame redact.Frame, masked float64) {
 		default:
 		}
 	}
-	w, h := f.mat.Cols(), f.mat.Rows()
-	d.mu.Lock()
-	r := d.result
 	checked := r.at // the newest frame the result is known to hold for
 	if r.still.After(checked) {
 		checked = r.still
@@ -212,11 +215,8 @@ func (d *detector) redact(f captured) (frame redact.Frame, masked float64) {
 	// bounds are on falling behind that schedule.
 	maxLate := d.c.cfg.MaxLatency + d.c.detectPeriod()
 	if !r.ok || time.Since(r.done) > maxLate || f.at.Sub(checked) > maxLate+d.c.cfg.MaxLatency {
-		d.mu.Unlock()
 		return redact.Blackout(f.mat), 1
 	}
-	boxes := d.guard.Changed(d.thumb, r.thumb, w, h)
-	d.mu.Unlock()
 	boxes = append(boxes, d.c.eng.Boxes(r.dets, image.Rect(0, 0, w, h))...)
 	frame, err := d.red.Apply(f.mat, boxes)
 	if err != nil {
