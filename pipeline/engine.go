@@ -401,8 +401,14 @@ func (e *Engine) Redact(raw gocv.Mat, dets []detect.Detection, detErr error, t *
 	if detErr != nil {
 		return redact.Blackout(raw), detErr
 	}
+	return e.RedactWith(raw, dets, nil, t)
+}
+
+// RedactWith is Redact of a frame with extra regions (pixels) destroyed
+// too: a frame between detections, with the areas changed since (Stride).
+func (e *Engine) RedactWith(raw gocv.Mat, dets []detect.Detection, extra []image.Rectangle, t *Timings) (redact.Frame, error) {
 	start := time.Now()
-	f, err := e.red.Apply(raw, e.Boxes(dets, image.Rect(0, 0, raw.Cols(), raw.Rows())))
+	f, err := e.red.Apply(raw, append(e.Boxes(dets, image.Rect(0, 0, raw.Cols(), raw.Rows())), extra...))
 	t.Redact += time.Since(start)
 	return f, err
 }

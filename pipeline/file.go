@@ -27,6 +27,10 @@ type Stats struct {
 	MaskedFrames int     `json:"masked_frames"`
 	AudioKept    bool    `json:"audio_kept,omitempty"`
 	MsPerFrame   StageMs `json:"ms_per_frame"`
+	// Detected: frames detection ran on (all but with DetectEvery > 1);
+	// GuardedArea: the mean share of the others masked for what moved.
+	Detected    int     `json:"detected_frames"`
+	GuardedArea float64 `json:"guarded_area,omitempty"`
 }
 
 // StageMs is mean milliseconds per frame for each stage.
@@ -182,6 +186,10 @@ type VideoOptions struct {
 	Progress   func(done, total int)         // called after each frame; may be nil
 	Ffmpeg     string                        // ffmpeg binary for keeping audio; "" looks it up, "-" disables
 	OnFrame    func(dets []detect.Detection) // test hook: the regions redacted in each frame
+	// DetectEvery > 1 detects every Nth frame only; the frames in between
+	// are redacted from it as the live guard does (Stride): its regions,
+	// plus every area that changed since.
+	DetectEvery int
 }
 
 // RedactVideoFile redacts every frame of in into out, keeping frame rate,
@@ -302,10 +310,51 @@ func redactStream(ctx context.Context, eng *Engine, src *VideoFile, w Sink, info
 	if opt.HoldFrames > 0 {
 		hold = track.NewHold(opt.HoldFrames)
 	}
+	// write writes a redacted frame (err: redaction failed) and hands its
+	// Mat back to the pool.
+	write := func(frame redact.Frame, err error) error {
+		if err != nil {
+			free <- frame.Release()
+			return fmt.Errorf("frame %d: %w", st.Frames, err)
+		}
+		t0 := time.Now()
+		err = w.Write(&frame)
+		tot.encode += time.Since(t0)
+		free <- frame.Release()
+		if err != nil {
+			return fmt.Errorf("frame %d: %w", st.Frames, err)
+		}
+		st.Frames++
+		if opt.Progress != nil {
+			opt.Progress(st.Frames, info.Frames)
+		}
+		return nil
+	}
+	var stride *Stride
+	if opt.DetectEvery > 1 {
+		stride = NewStride(opt.DetectEvery, GuardThreshold)
+		defer stride.Close()
+	}
+	guarded := 0.0
 	bounds := imageRect(info.Width, info.Height)
 	begin := time.Now()
 	for d := range frames {
 		tot.decode += d.dur
+		if stride != nil && !stride.Due() {
+			t0 := time.Now()
+			dets, changed := stride.Between(d.mat)
+			guarded += stride.Share()
+			tot.track += time.Since(t0)
+			if opt.OnFrame != nil {
+				opt.OnFrame(dets)
+			}
+			frame, err := eng.RedactWith(d.mat, dets, changed, &tot.Timings)
+			if err := write(frame, err); err != nil {
+				return st, err
+			}
+			continue
+		}
+		st.Detected++
 		dets, err := eng.Detect(d.mat, &tot.Timings)
 		if err != nil {
 			free <- d.mat
@@ -319,27 +368,21 @@ func redactStream(ctx context.Context, eng *Engine, src *VideoFile, w Sink, info
 			st.HeldRegions += len(dets) - n
 			tot.track += time.Since(t0)
 		}
+		if stride != nil {
+			dets = stride.Detected(d.mat, dets)
+		}
 		if opt.OnFrame != nil {
 			opt.OnFrame(dets)
 		}
 		frame, err := eng.Redact(d.mat, dets, nil, &tot.Timings)
-		if err != nil {
-			free <- frame.Release()
-			return st, fmt.Errorf("frame %d: %w", st.Frames, err)
-		}
-		t0 := time.Now()
-		err = w.Write(&frame)
-		tot.encode += time.Since(t0)
-		free <- frame.Release()
-		if err != nil {
-			return st, fmt.Errorf("frame %d: %w", st.Frames, err)
-		}
-		st.Frames++
-		if opt.Progress != nil {
-			opt.Progress(st.Frames, info.Frames)
+		if err := write(frame, err); err != nil {
+			return st, err
 		}
 	}
 	tot.total = time.Since(begin)
+	if n := st.Frames - st.Detected; n > 0 {
+		st.GuardedArea = guarded / float64(n)
+	}
 	st.MsPerFrame = tot.perFrame(st.Frames)
 	if err := <-readErr; err != nil {
 		return st, err
