@@ -39,6 +39,7 @@ const (
 	Veil        = "veil"        // decode || detect -> hold -> redact || encode, as fast as frames decode
 	Live        = "live"        // the live camera, paced at the clip's rate: drops and capture-to-sample latency
 	Guard       = "guard"       // the live camera in guard mode: detection beside the frame path (pipeline.Guard)
+	Stride      = "stride"      // veil detecting every Nth frame only, the frames between redacted as the guard does (pipeline.Stride)
 	Sched       = "schedule"    // recall cost of detecting every Nth frame only (hold in between)
 )
 
@@ -83,6 +84,8 @@ type Options struct {
 	GuardThreshold float64
 	// DetectFPS caps detections per second in guard runs (0: no cap).
 	DetectFPS float64
+	// Stride: the stride run detects every Stride-th frame (0: 3).
+	Stride int
 }
 
 // Dist summarises durations in milliseconds.
@@ -127,7 +130,8 @@ type Run struct {
 	DetectMs      float64         `json:"detect_ms"`                    // live: detection per detected frame, wall time, counting included (moving average)
 	Detections    int             `json:"detections,omitempty"`         // live: frames detection ran on
 	DetectSkipped int             `json:"detections_skipped,omitempty"` // guard: frames the motion gate passed on the last result (nothing changed)
-	GuardedShare  float64         `json:"guard_masked_area,omitempty"`  // guard: mean share of each frame the guard masked
+	GuardedShare  float64         `json:"guard_masked_area,omitempty"`  // guard, stride: mean share of each frame the guard masked
+	Stride        int             `json:"stride,omitempty"`             // stride: detection ran on every Nth frame
 	Seconds       float64         `json:"seconds"`
 	FPS           float64         `json:"fps"`
 	CPUMsFrame    float64         `json:"cpu_ms_per_frame"` // user+system CPU of the process per processed frame
@@ -145,22 +149,26 @@ type Run struct {
 
 // Ratio compares runs of one clip.
 type Ratio struct {
-	Clip                 string    `json:"clip"`
-	VeilOverNaiveFPS     float64   `json:"veil_over_naive_fps"`                  // >= 3 is the target
-	VeilOverNaiveRounds  []float64 `json:"veil_over_naive_fps_rounds,omitempty"` // with Rounds: each round's (the figure above is their median)
-	VeilCPUOverPassThru  float64   `json:"veil_cpu_over_passthrough"`            // <= 2 is the target
-	LiveDropShare        float64   `json:"live_dropped_share,omitempty"`         // 0 is the target
-	LiveP99Ms            float64   `json:"live_capture_to_sample_p99_ms"`        // <= 100 is the target
-	LiveFPS              float64   `json:"live_fps,omitempty"`                   // the clip's rate is the target
-	LiveSourceFPS        float64   `json:"live_source_fps,omitempty"`            //
-	GuardDropShare       float64   `json:"guard_dropped_share,omitempty"`
-	GuardP99Ms           float64   `json:"guard_capture_to_sample_p99_ms,omitempty"`
-	GuardFPS             float64   `json:"guard_fps,omitempty"`
-	GuardMasked          float64   `json:"guard_masked_share,omitempty"`         // frames masked whole (no detection result yet, or too old)
-	GuardArea            float64   `json:"guard_masked_area,omitempty"`          // mean share of each frame the guard masked (whole frames count 1)
-	GuardCPUOverPassThru float64   `json:"guard_cpu_over_passthrough,omitempty"` // <= 2 is the target
-	NaiveOverPassThru    float64   `json:"naive_cpu_over_passthrough"`
-	PassThroughFPS       float64   `json:"passthrough_fps"`
+	Clip                  string    `json:"clip"`
+	VeilOverNaiveFPS      float64   `json:"veil_over_naive_fps"`                  // >= 3 is the target
+	VeilOverNaiveRounds   []float64 `json:"veil_over_naive_fps_rounds,omitempty"` // with Rounds: each round's (the figure above is their median)
+	VeilCPUOverPassThru   float64   `json:"veil_cpu_over_passthrough"`            // <= 2 is the target
+	StrideEvery           int       `json:"stride_every,omitempty"`               // the stride run detected every Nth frame
+	StrideOverNaiveFPS    float64   `json:"stride_over_naive_fps,omitempty"`
+	StrideOverNaiveRounds []float64 `json:"stride_over_naive_fps_rounds,omitempty"`
+	StrideArea            float64   `json:"stride_masked_area,omitempty"`  // mean share of each frame the stride run's guard masked
+	LiveDropShare         float64   `json:"live_dropped_share,omitempty"`  // 0 is the target
+	LiveP99Ms             float64   `json:"live_capture_to_sample_p99_ms"` // <= 100 is the target
+	LiveFPS               float64   `json:"live_fps,omitempty"`            // the clip's rate is the target
+	LiveSourceFPS         float64   `json:"live_source_fps,omitempty"`     //
+	GuardDropShare        float64   `json:"guard_dropped_share,omitempty"`
+	GuardP99Ms            float64   `json:"guard_capture_to_sample_p99_ms,omitempty"`
+	GuardFPS              float64   `json:"guard_fps,omitempty"`
+	GuardMasked           float64   `json:"guard_masked_share,omitempty"`         // frames masked whole (no detection result yet, or too old)
+	GuardArea             float64   `json:"guard_masked_area,omitempty"`          // mean share of each frame the guard masked (whole frames count 1)
+	GuardCPUOverPassThru  float64   `json:"guard_cpu_over_passthrough,omitempty"` // <= 2 is the target
+	NaiveOverPassThru     float64   `json:"naive_cpu_over_passthrough"`
+	PassThroughFPS        float64   `json:"passthrough_fps"`
 }
 
 // Report is one invocation of veil bench (schema: bench/README.md).
@@ -188,7 +196,7 @@ func Do(ctx context.Context, o Options) (*Report, error) {
 	for _, clip := range o.Clips {
 		for round := 1; round <= rounds; round++ {
 			for _, mode := range o.Modes {
-				if round > 1 && mode != PassThrough && mode != Naive && mode != Veil {
+				if round > 1 && !repeated(mode) {
 					continue
 				}
 				r, err := doRun(ctx, clip, mode, o, rep)
@@ -227,7 +235,7 @@ func doRun(ctx context.Context, clip Clip, mode string, o Options, rep *Report) 
 		return nil, nil
 	case Live, Guard:
 		r, err = live(ctx, clip, mode, o)
-	case PassThrough, Naive, Veil:
+	case PassThrough, Naive, Veil, Stride:
 		r, err = throughput(ctx, clip, mode, o)
 	default:
 		return nil, fmt.Errorf("unknown mode %q", mode)
@@ -244,7 +252,7 @@ func ratios(clip string, runs []Run) Ratio {
 			continue
 		}
 		by[r.Mode] = r
-		if r.Mode == PassThrough || r.Mode == Naive || r.Mode == Veil {
+		if repeated(r.Mode) {
 			if rounds[r.Round] == nil {
 				rounds[r.Round] = map[string]Run{}
 				order = append(order, r.Round)
@@ -259,10 +267,13 @@ func ratios(clip string, runs []Run) Ratio {
 		return a / b
 	}
 	// Each ratio compares runs of one round; over rounds, the median.
-	var vn, vp, np, pf, pc []float64
+	var vn, vp, np, pf, pc, sn []float64
 	for _, k := range order {
 		m := rounds[k]
 		vn = append(vn, div(m[Veil].FPS, m[Naive].FPS))
+		if st, ok := m[Stride]; ok {
+			sn = append(sn, div(st.FPS, m[Naive].FPS))
+		}
 		vp = append(vp, div(m[Veil].CPUMsFrame, m[PassThrough].CPUMsFrame))
 		np = append(np, div(m[Naive].CPUMsFrame, m[PassThrough].CPUMsFrame))
 		pf = append(pf, m[PassThrough].FPS)
@@ -271,6 +282,12 @@ func ratios(clip string, runs []Run) Ratio {
 	r := Ratio{Clip: clip, VeilOverNaiveFPS: median(vn), VeilCPUOverPassThru: median(vp), NaiveOverPassThru: median(np), PassThroughFPS: median(pf)}
 	if len(order) > 1 {
 		r.VeilOverNaiveRounds = vn
+	}
+	if st, ok := by[Stride]; ok {
+		r.StrideEvery, r.StrideOverNaiveFPS, r.StrideArea = st.Stride, median(sn), st.GuardedShare
+		if len(sn) > 1 {
+			r.StrideOverNaiveRounds = sn
+		}
 	}
 	if l, ok := by[Live]; ok {
 		r.LiveDropShare = div(float64(l.Dropped), float64(l.Dropped+l.Frames))
@@ -284,6 +301,11 @@ func ratios(clip string, runs []Run) Ratio {
 		r.GuardCPUOverPassThru = div(g.CPUMsFrame, median(pc))
 	}
 	return r
+}
+
+// repeated reports whether mode is a throughput mode, run once per round.
+func repeated(mode string) bool {
+	return mode == PassThrough || mode == Naive || mode == Veil || mode == Stride
 }
 
 // median of v (0 for none).
@@ -361,6 +383,10 @@ type item struct {
 	t     pipeline.Timings
 	track time.Duration
 	count time.Duration
+	// detected: detection ran on the frame (every frame but in stride
+	// runs); share: the share of it the stride run's guard masked.
+	detected bool
+	share    float64
 }
 
 // throughput runs a clip as fast as it decodes, every frame processed.
@@ -381,7 +407,7 @@ func throughput(ctx context.Context, clip Clip, mode string, o Options) (Run, er
 	switch mode {
 	case Naive:
 		eng, err = pipeline.NewEngine(o.NaiveEng, o.Store)
-	case Veil:
+	case Veil, Stride:
 		eng, err = pipeline.NewEngine(o.Engine, o.Store)
 	}
 	if err != nil {
@@ -394,7 +420,7 @@ func throughput(ctx context.Context, clip Clip, mode string, o Options) (Run, er
 		eng.OneByOne(mode == Naive)
 	}
 	var counting *pipeline.Counting
-	cc := map[string]*pipeline.CountConfig{Veil: o.Count, Naive: o.NaiveCount}[mode]
+	cc := map[string]*pipeline.CountConfig{Veil: o.Count, Stride: o.Count, Naive: o.NaiveCount}[mode]
 	if cc != nil {
 		if counting, err = pipeline.NewCounting(*cc, o.Store); err != nil {
 			return r, err
@@ -405,6 +431,16 @@ func throughput(ctx context.Context, clip Clip, mode string, o Options) (Run, er
 	if mode != PassThrough && o.Hold > 0 {
 		hold = track.NewHold(o.Hold)
 	}
+	var stride *pipeline.Stride
+	if mode == Stride {
+		r.Stride = o.Stride
+		if r.Stride == 0 {
+			r.Stride = 3
+		}
+		stride = pipeline.NewStride(r.Stride, o.GuardThreshold)
+		defer stride.Close()
+	}
+	guarded := 0.0 // stride: sum over measured frames of the share the guard masked
 	none := redact.New(redact.Pixelate)
 	defer none.Close()
 	ft := frameTimes{}
@@ -433,11 +469,21 @@ func throughput(ctx context.Context, clip Clip, mode string, o Options) (Run, er
 		return err
 	}
 	process := func(it *item) error {
+		it.share, it.detected = 0, false
 		if eng == nil { // pass-through: a frame in which nothing was found
 			f, err := none.Apply(it.mat, nil)
 			it.frame = f
 			return err
 		}
+		if stride != nil && !stride.Due() { // between detections: the guard
+			t0 := time.Now()
+			dets, changed := stride.Between(it.mat)
+			it.track, it.share = time.Since(t0), stride.Share()
+			f, err := eng.RedactWith(it.mat, dets, changed, &it.t)
+			it.frame = f
+			return err
+		}
+		it.detected = true
 		// Counting runs while faces are detected, as in a live camera.
 		var countErr error
 		along := func() ([]detect.Detection, bool) {
@@ -458,6 +504,9 @@ func throughput(ctx context.Context, clip Clip, mode string, o Options) (Run, er
 			dets = hold.Update(dets, imageRect(it.mat))
 			it.track = time.Since(t0)
 		}
+		if stride != nil && err == nil {
+			dets = stride.Detected(it.mat, dets)
+		}
 		it.frame, _ = eng.Redact(it.mat, dets, err, &it.t)
 		return nil
 	}
@@ -471,8 +520,12 @@ func throughput(ctx context.Context, clip Clip, mode string, o Options) (Run, er
 			enc := time.Since(t0)
 			ft.add("decode", it.dec)
 			ft.add("encode", enc)
-			if counting != nil {
+			if counting != nil && it.detected {
 				ft.add("count", it.count)
+			}
+			guarded += it.share
+			if it.detected {
+				r.Detections++
 			}
 			if eng != nil {
 				for k, d := range map[string]time.Duration{"faces": it.t.Faces, "plates": it.t.Plates + it.t.Vehicles} {
@@ -481,8 +534,8 @@ func throughput(ctx context.Context, clip Clip, mode string, o Options) (Run, er
 					}
 				}
 				ft.add("redact", it.t.Redact)
-				if hold != nil {
-					ft.add("track", it.track)
+				if hold != nil || !it.detected {
+					ft.add("track", it.track) // the hold, or between detections the guard
 				}
 			}
 			e2e = append(e2e, time.Since(it.start))
@@ -496,7 +549,7 @@ func throughput(ctx context.Context, clip Clip, mode string, o Options) (Run, er
 			r.RSSStartMB = u0.rss
 		}
 	}
-	if mode != Veil {
+	if mode != Veil && mode != Stride {
 		for i := 0; i < n; i++ {
 			if err := ctx.Err(); err != nil {
 				return r, err
@@ -590,6 +643,9 @@ func throughput(ctx context.Context, clip Clip, mode string, o Options) (Run, er
 	}
 	r.RSSEndMB, r.PeakRSSMB = u1.rss, u1.peak
 	r.Stages, r.EndToEnd = ft.dists(), dist(e2e)
+	if stride != nil {
+		r.GuardedShare = guarded / float64(max(1, r.Frames))
+	}
 	return r, nil
 }
 

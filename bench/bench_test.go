@@ -49,7 +49,7 @@ func TestBenchRounds(t *testing.T) {
 	clip := shortClip(t, 20)
 	eng, naive := engines()
 	rep, err := bench.Do(context.Background(), bench.Options{
-		Clips: []bench.Clip{{Name: "short", Path: clip}}, Modes: []string{bench.PassThrough, bench.Naive, bench.Veil, bench.Guard},
+		Clips: []bench.Clip{{Name: "short", Path: clip}}, Modes: []string{bench.PassThrough, bench.Naive, bench.Veil, bench.Stride, bench.Guard},
 		Frames: 3, Rounds: 3, WarmUp: 1, LiveFor: time.Second, Engine: eng, NaiveEng: naive, Hold: 3, Bitrate: 1000, MaxLateMs: 5000,
 		Store: models.Open(testenv.Models(t)), Log: slog.New(slog.DiscardHandler),
 	})
@@ -60,7 +60,7 @@ func TestBenchRounds(t *testing.T) {
 	for _, r := range rep.Runs {
 		got = append(got, fmt.Sprintf("%s#%d", r.Mode, r.Round))
 	}
-	want := []string{"passthrough#1", "naive#1", "veil#1", "guard#1", "passthrough#2", "naive#2", "veil#2", "passthrough#3", "naive#3", "veil#3"}
+	want := []string{"passthrough#1", "naive#1", "veil#1", "stride#1", "guard#1", "passthrough#2", "naive#2", "veil#2", "stride#2", "passthrough#3", "naive#3", "veil#3", "stride#3"}
 	if !slices.Equal(got, want) {
 		t.Fatalf("runs %v, want %v", got, want)
 	}
@@ -68,9 +68,18 @@ func TestBenchRounds(t *testing.T) {
 	if len(q.VeilOverNaiveRounds) != 3 {
 		t.Fatalf("rounds' ratios %v, want 3", q.VeilOverNaiveRounds)
 	}
+	naives := []int{1, 6, 10}
 	for i, v := range q.VeilOverNaiveRounds {
-		if want := rep.Runs[[]int{2, 6, 9}[i]].FPS / rep.Runs[[]int{1, 5, 8}[i]].FPS; v != want || v <= 0 {
+		if want := rep.Runs[[]int{2, 7, 11}[i]].FPS / rep.Runs[naives[i]].FPS; v != want || v <= 0 {
 			t.Errorf("round %d: veil/naive %v, want %v", i+1, v, want)
+		}
+	}
+	if len(q.StrideOverNaiveRounds) != 3 || q.StrideEvery != 3 {
+		t.Fatalf("stride every %d, rounds' ratios %v, want every 3 and 3 ratios", q.StrideEvery, q.StrideOverNaiveRounds)
+	}
+	for i, v := range q.StrideOverNaiveRounds {
+		if want := rep.Runs[[]int{3, 8, 12}[i]].FPS / rep.Runs[naives[i]].FPS; v != want || v <= 0 {
+			t.Errorf("round %d: stride/naive %v, want %v", i+1, v, want)
 		}
 	}
 	if m := slices.Sorted(slices.Values(q.VeilOverNaiveRounds))[1]; q.VeilOverNaiveFPS != m {
@@ -92,22 +101,22 @@ func TestBenchReport(t *testing.T) {
 	naiveCount := &pipeline.CountConfig{Threshold: 0.4, Passes: []detect.Pass{{Zoom: 1}}}
 	var progress bytes.Buffer
 	rep, err := bench.Do(context.Background(), bench.Options{
-		Clips: []bench.Clip{{Name: "short", Path: clip}}, Modes: []string{bench.PassThrough, bench.Naive, bench.Veil, bench.Live, bench.Guard, bench.Sched},
-		Frames: 4, WarmUp: 1, LiveFor: 2 * time.Second, Engine: eng, NaiveEng: naive, Count: count, NaiveCount: naiveCount, Hold: 3, Bitrate: 1000, MaxLateMs: 5000,
+		Clips: []bench.Clip{{Name: "short", Path: clip}}, Modes: []string{bench.PassThrough, bench.Naive, bench.Veil, bench.Stride, bench.Live, bench.Guard, bench.Sched},
+		Frames: 4, WarmUp: 1, Stride: 2, LiveFor: 2 * time.Second, Engine: eng, NaiveEng: naive, Count: count, NaiveCount: naiveCount, Hold: 3, Bitrate: 1000, MaxLateMs: 5000,
 		Store: models.Open(testenv.Models(t)), Log: slog.New(slog.DiscardHandler), Progress: &progress,
 		Reuses: []detect.Reuse{{Threshold: 10, MaxAge: 15}}, GuardThreshold: 10, GuardLags: []int{2, 3, 4},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rep.Runs) != 5 || len(rep.Ratios) != 1 {
+	if len(rep.Runs) != 6 || len(rep.Ratios) != 1 {
 		t.Fatalf("runs %d, ratios %d", len(rep.Runs), len(rep.Ratios))
 	}
 	// Schedule rows: every 1-4 frames with the hold, tile reuse, the guard
-	// at the three lags asked for; each compared with detection on every
-	// frame.
-	if len(rep.Schedule) != 8 {
-		t.Fatalf("schedule rows %d, want 8: %+v", len(rep.Schedule), rep.Schedule)
+	// at the three lags asked for, every 2-4 frames with the guard between
+	// (stride); each compared with detection on every frame.
+	if len(rep.Schedule) != 11 {
+		t.Fatalf("schedule rows %d, want 11: %+v", len(rep.Schedule), rep.Schedule)
 	}
 	for i, s := range rep.Schedule {
 		if s.Regions == 0 || s.Recall <= 0 || s.Recall > 1 || (i == 0 && s.Recall != 1) {
@@ -120,6 +129,11 @@ func TestBenchReport(t *testing.T) {
 	if g := rep.Schedule[7]; g.GuardLag != 4 || g.MaskedShare <= 0 || g.MaskedShare > 1 {
 		t.Errorf("guard row: %+v", g)
 	}
+	for i, g := range rep.Schedule[8:] {
+		if !g.Stride || g.Every != i+2 || g.MaskedShare <= 0 || g.MaskedShare > 1 || g.Detected != (g.Frames+g.Every-1)/g.Every {
+			t.Errorf("stride row: %+v", g)
+		}
+	}
 	for _, r := range rep.Runs {
 		if r.Frames == 0 || r.FPS <= 0 || r.CPUMsFrame <= 0 || r.RSSEndMB <= 0 || r.EndToEnd.P99 <= 0 || r.Width != 768 {
 			t.Errorf("%s: incomplete run %+v", r.Mode, r)
@@ -127,7 +141,7 @@ func TestBenchReport(t *testing.T) {
 		if _, ok := r.Stages["encode"]; !ok {
 			t.Errorf("%s: no encode stage", r.Mode)
 		}
-		if _, ok := r.Stages["count"]; ok != (r.Mode == bench.Naive || r.Mode == bench.Veil || r.Mode == bench.Live) {
+		if _, ok := r.Stages["count"]; ok != (r.Mode == bench.Naive || r.Mode == bench.Veil || r.Mode == bench.Stride || r.Mode == bench.Live) {
 			t.Errorf("%s: count stage present = %v", r.Mode, ok)
 		}
 		// The naive loop is one goroutine: its stages add up to no more
@@ -146,7 +160,16 @@ func TestBenchReport(t *testing.T) {
 			t.Errorf("%s: faces stage present = %v", r.Mode, ok)
 		}
 	}
+	// Stride 2 over frames 1-4 (frame 0 warms up): frames 2 and 4 detected,
+	// 1 and 3 redacted from them with what moved since masked.
+	if st := rep.Runs[3]; st.Mode != bench.Stride || st.Stride != 2 || st.Detections != 2 || st.Stages["faces"].N != 2 || st.Stages["track"].N != 4 ||
+		st.GuardedShare <= 0 || st.GuardedShare > 0.5 {
+		t.Errorf("stride run: %+v", st)
+	}
 	q := rep.Ratios[0]
+	if q.StrideEvery != 2 || q.StrideOverNaiveFPS <= 0 || q.StrideArea != rep.Runs[3].GuardedShare {
+		t.Errorf("stride ratios: %+v", q)
+	}
 	if q.VeilOverNaiveFPS <= 0 || q.VeilCPUOverPassThru <= 1 || q.LiveSourceFPS != 10 || q.GuardFPS <= 0 || q.GuardArea <= 0 || q.GuardArea > 1 || q.GuardCPUOverPassThru <= 1 {
 		t.Errorf("ratios %+v", q)
 	}

@@ -40,9 +40,14 @@ func (r *Report) WriteTable(w io.Writer) error {
 	}
 	fmt.Fprintln(w)
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "clip\tveil/naive fps (>=3)\tveil/pass-through CPU (<=2)\tlive fps / source\tlive dropped\tlive p99 ms (<=100)\tguard fps\tguard dropped\tguard p99 ms\tguard masked area\tguard/pass-through CPU (<=2)\t")
+	fmt.Fprintln(tw, "clip\tveil/naive fps (>=3)\tveil/pass-through CPU (<=2)\tstride\tstride/naive fps\tstride masked area\tlive fps / source\tlive dropped\tlive p99 ms (<=100)\tguard fps\tguard dropped\tguard p99 ms\tguard masked area\tguard/pass-through CPU (<=2)\t")
 	for _, q := range r.Ratios {
-		fmt.Fprintf(tw, "%s\t%.2f\t%.2f\t%.1f / %.0f\t%.1f%%\t%.0f\t%.1f\t%.1f%%\t%.0f\t%.1f%%\t%.2f\t\n", q.Clip, q.VeilOverNaiveFPS, q.VeilCPUOverPassThru, q.LiveFPS, q.LiveSourceFPS, 100*q.LiveDropShare, q.LiveP99Ms,
+		stride := "-"
+		if q.StrideEvery > 0 {
+			stride = fmt.Sprintf("every %d", q.StrideEvery)
+		}
+		fmt.Fprintf(tw, "%s\t%.2f\t%.2f\t%s\t%.2f\t%.1f%%\t%.1f / %.0f\t%.1f%%\t%.0f\t%.1f\t%.1f%%\t%.0f\t%.1f%%\t%.2f\t\n", q.Clip, q.VeilOverNaiveFPS, q.VeilCPUOverPassThru,
+			stride, q.StrideOverNaiveFPS, 100*q.StrideArea, q.LiveFPS, q.LiveSourceFPS, 100*q.LiveDropShare, q.LiveP99Ms,
 			q.GuardFPS, 100*q.GuardDropShare, q.GuardP99Ms, 100*q.GuardArea, q.GuardCPUOverPassThru)
 	}
 	if err := tw.Flush(); err != nil {
@@ -62,6 +67,9 @@ func (r *Report) WriteTable(w io.Writer) error {
 			tiles = fmt.Sprintf("%.0f%%", 100*float64(s.Tiles.Run)/float64(max(1, s.Tiles.Run+s.Tiles.Reused)))
 		case s.GuardLag > 0:
 			how = fmt.Sprintf("guard, lag %d", s.GuardLag)
+			masked = fmt.Sprintf("%.1f%%", 100*s.MaskedShare)
+		case s.Stride:
+			how = "stride (guard between)"
 			masked = fmt.Sprintf("%.1f%%", 100*s.MaskedShare)
 		}
 		fmt.Fprintf(tw, "%s\t%d\t%s\t%d/%d\t%s\t%s\t%d\t%d\t%.3f\t\n", s.Clip, s.Every, how, s.Detected, s.Frames, tiles, masked, s.Regions, s.Covered, s.Recall)

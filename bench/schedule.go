@@ -29,6 +29,10 @@ type Schedule struct {
 	// guard masked: the precision it costs.
 	GuardLag    int     `json:"guard_lag_frames,omitempty"`
 	MaskedShare float64 `json:"guard_masked_share,omitempty"`
+	// Stride rows (pipeline.Stride): every Nth frame detected, and the
+	// frames in between redacted from it as the guard does, with no lag.
+	// MaskedShare is then over every frame (detected ones count 0).
+	Stride bool `json:"stride,omitempty"`
 	// Regions found by detection on every frame (the reference), and how
 	// many of them the scheduled run still destroyed (>= 70 % covered).
 	Regions  int     `json:"regions"`
@@ -127,6 +131,31 @@ func MeasureSchedule(ctx context.Context, clip Clip, cfg pipeline.Config, o Opti
 			s.score(eng.Boxes(all[f], bounds), append(cover, eng.Boxes(held, bounds)...))
 		}
 		s.MaskedShare = masked / float64(max(1, scored))
+		out = append(out, s.done())
+	}
+	for every := 2; every <= maxEvery; every++ {
+		s := Schedule{Clip: clip.Name, Every: every, Stride: true, Frames: len(all)}
+		hold := track.NewHold(o.Hold)
+		sticky := pipeline.NewSticky(pipeline.StickyMaxAge)
+		var held []detect.Detection
+		masked := 0.0
+		for f := range all {
+			d := f / every * every // the frame detected last
+			if f == d {
+				s.Detected++
+				var pt *gocv.Mat
+				if f > 0 {
+					pt = &thumbs[f-every]
+				}
+				held = sticky.Update(g, hold.Update(all[f], bounds), thumbs[f], pt)
+				s.score(eng.Boxes(all[f], bounds), eng.Boxes(held, bounds))
+				continue
+			}
+			cover := g.Changed(thumbs[f], thumbs[d], bounds.Dx(), bounds.Dy())
+			masked += unionShare(cover, bounds)
+			s.score(eng.Boxes(all[f], bounds), append(cover, eng.Boxes(held, bounds)...))
+		}
+		s.MaskedShare = masked / float64(max(1, len(all)))
 		out = append(out, s.done())
 	}
 	return out, nil

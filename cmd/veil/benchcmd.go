@@ -24,11 +24,14 @@ const benchUsage = `usage: veil bench [flags]
 
 Measures every stage (decode, counting, faces, plates, hold, redact, encode)
 and end to end: latency p50/p95/p99, fps, frames, drops, CPU time per frame,
-RSS. Each clip runs in four modes, so every figure is a ratio measured in
+RSS. Each clip runs in five modes, so every figure is a ratio measured in
 the same run: passthrough (decode and encode only), naive (the same
 detectors at full resolution on every frame, one goroutine), veil (the live
-preset, stages overlapped, as fast as frames decode) and live (a real
-camera pipeline paced at the clip's frame rate: drops and latency).
+preset, stages overlapped, every frame detected, as fast as frames decode),
+stride (veil detecting every -stride-th frame, the frames between redacted
+from it plus every area that changed since, as veil redact -detect-every
+does) and live (a real camera pipeline paced at the clip's frame rate:
+drops and latency).
 
 The default clip is vtest.avi from the shared data (else Debian's copy);
 -sizes adds copies scaled to 720p and 1080p at 30 fps (made with ffmpeg,
@@ -42,7 +45,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer, log 
 	var clips multiFlag
 	fs.Var(&clips, "clip", "a video to measure (repeatable; default vtest.avi)")
 	sizes := fs.String("sizes", "native,720,1080", "sizes to measure each clip at: native, 720, 1080")
-	modes := fs.String("modes", "passthrough,naive,veil,live", "modes to run (also: schedule, the recall cost of detecting every Nth frame)")
+	modes := fs.String("modes", "passthrough,naive,veil,stride,live", "modes to run (also: guard, the live camera in guard mode; schedule, the recall cost of detecting less)")
 	frames := fs.Int("frames", 90, "frames measured per throughput run")
 	rounds := fs.Int("rounds", 1, "run the throughput modes (passthrough, naive, veil) of each clip this many times in turn; ratios are the rounds' medians")
 	liveFor := fs.Duration("live", 20*time.Second, "length of each live run")
@@ -55,12 +58,13 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer, log 
 	guardLags := fs.String("guard-lags", "3,6,12", "schedule mode: lags (frames) at which the guard's recall is measured, comma-separated")
 	still := fs.Bool("still", false, "measure each clip held still instead: its first frame for 30 s at 30 fps with faint sensor-like noise (a quiet scene, for guard mode's motion gate)")
 	detectFPS := fs.Float64("detect-fps", 0, "guard runs: at most this many detections a second (0: no cap)")
+	stride := fs.Int("stride", 3, "stride runs: detect every Nth frame, the frames between redacted as the guard does")
 	reuse := fs.String("reuse", "", "tile reuse of the veil and live runs, threshold/max-age (default: the preset's; 0/0 turns it off); in schedule mode a comma-separated list to measure")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
-	if *frames < 1 || *frames > 100000 || *rounds < 1 || *rounds > 100 || *liveFor < time.Second || !(*detectFPS >= 0 && *detectFPS <= 120) {
-		fmt.Fprintln(stderr, "veil bench: -frames must be 1-100000, -rounds 1-100, -live at least 1s, -detect-fps 0-120")
+	if *frames < 1 || *frames > 100000 || *rounds < 1 || *rounds > 100 || *liveFor < time.Second || !(*detectFPS >= 0 && *detectFPS <= 120) || *stride < 1 || *stride > 100 {
+		fmt.Fprintln(stderr, "veil bench: -frames must be 1-100000, -rounds 1-100, -live at least 1s, -detect-fps 0-120, -stride 1-100")
 		return exitUsage
 	}
 	eng, err := config.Preset(*preset)
@@ -120,7 +124,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer, log 
 	opt := bench.Options{Clips: list, Modes: strings.Split(*modes, ","), Frames: *frames, Rounds: *rounds, WarmUp: 5, LiveFor: *liveFor,
 		Engine: eng, NaiveEng: naive, Count: cc, NaiveCount: naiveCount, Hold: 5, Bitrate: 2500, MaxLateMs: 2000,
 		Store: models.Open(models.Dir(*modelsDir)), Log: log, Progress: stderr, Reuses: reuses,
-		GuardThreshold: *guard, GuardLags: lags, DetectFPS: *detectFPS}
+		GuardThreshold: *guard, GuardLags: lags, DetectFPS: *detectFPS, Stride: *stride}
 	rep, err := bench.Do(ctx, opt)
 	if err != nil {
 		fmt.Fprintf(stderr, "veil bench: %v\n", err)

@@ -130,6 +130,7 @@ func TestRedactErrors(t *testing.T) {
 		{"bad style", []string{"redact", img, "-o", t.TempDir(), "-style", "sepia"}, 2, "sepia"},
 		{"bad passes", []string{"redact", img, "-o", t.TempDir(), "-face-passes", "0,99"}, 2, "face-passes"},
 		{"no output", []string{"redact", img}, 2, "usage"},
+		{"bad detect-every", []string{"redact", img, "-o", t.TempDir(), "-detect-every", "0"}, 2, "-detect-every"},
 		{"unknown command", []string{"frobnicate"}, 2, "frobnicate"},
 	}
 	for _, tt := range tests {
@@ -190,6 +191,7 @@ func TestBenchBadFlags(t *testing.T) {
 		{[]string{"-guard-lags", "0"}, "-guard-lags"},
 		{[]string{"-frames", "0"}, "-frames"},
 		{[]string{"-rounds", "0"}, "-rounds"},
+		{[]string{"-stride", "0"}, "-stride"},
 		{[]string{"-reuse", "10"}, "-reuse"},
 	} {
 		code, _, stderr := veil(t, append([]string{"bench"}, tc.args...)...)

@@ -47,6 +47,7 @@ func cmdRedact(ctx context.Context, args []string, stdout, stderr io.Writer, log
 	hold := fset.Int("hold", 5, "video: keep a region redacted this many frames after the detector last saw it")
 	overwrite := fset.Bool("overwrite", false, "replace existing output files (an input is never overwritten)")
 	progress := fset.String("progress", "auto", "progress bar: auto (on a terminal), always or never")
+	every := fset.Int("detect-every", 1, "video: detect every Nth frame only; the frames between are redacted from it plus every area that changed since (faster; moving areas are masked)")
 	fset.Usage = func() {
 		fmt.Fprintln(stderr, "usage: veil redact [flags] IN... -o OUT\n\nRedacts faces and number plates in images (jpg, png), directories (recursively,\nsame names) and videos (same fps, size and frame count; audio kept with ffmpeg).")
 		fset.PrintDefaults()
@@ -60,6 +61,10 @@ func cmdRedact(ctx context.Context, args []string, stdout, stderr io.Writer, log
 	}
 	if *hold < 0 || *hold > 300 {
 		fmt.Fprintln(stderr, "veil redact: -hold must be in [0,300]")
+		return exitUsage
+	}
+	if *every < 1 || *every > 100 {
+		fmt.Fprintln(stderr, "veil redact: -detect-every must be in [1,100]")
 		return exitUsage
 	}
 	cfg, dir, err := cfgFn()
@@ -101,7 +106,7 @@ func cmdRedact(ctx context.Context, args []string, stdout, stderr io.Writer, log
 					st, err = pipeline.RedactImageFile(ctx, eng, j.in, j.out)
 				default:
 					fr.Kind = "video"
-					st, err = pipeline.RedactVideoFile(ctx, eng, j.in, j.out, pipeline.VideoOptions{HoldFrames: *hold, Progress: bar.frames})
+					st, err = pipeline.RedactVideoFile(ctx, eng, j.in, j.out, pipeline.VideoOptions{HoldFrames: *hold, Progress: bar.frames, DetectEvery: *every})
 				}
 			}
 			fr.Stats = st
