@@ -146,13 +146,7 @@ func TestRedactRefusesToOverwriteInput(t *testing.T) {
 // the hold every annotated face is covered in every frame; without it, the
 // blurred frames leave faces uncovered (so the test can fail).
 func TestTemporalHold(t *testing.T) {
-	src := gocv.IMRead(testenv.Data(t, "faces-dlib/images/2008_002079.jpg"), gocv.IMReadColor)
-	if src.Empty() {
-		t.Fatal("cannot read test image")
-	}
-	defer src.Close()
-	// Faces of 2008_002079.jpg from faces-dlib/gt.csv.
-	faces := readBoxes(t, "2008_002079.jpg")
+	src, faces := dlibPhoto(t)
 	clip := filepath.Join(t.TempDir(), "flicker.avi")
 	w, err := gocv.VideoWriterFile(clip, "MJPG", 10, src.Cols(), src.Rows(), true)
 	if err != nil {

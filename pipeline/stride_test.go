@@ -28,6 +28,32 @@ func covered(r image.Rectangle, rs []image.Rectangle) float64 {
 	return float64(in) / float64(max(1, r.Dx()*r.Dy()))
 }
 
+// dlibPhoto is faces-dlib's 2008_002079.jpg (closed with the test) and its
+// annotated faces.
+func dlibPhoto(t *testing.T) (gocv.Mat, []image.Rectangle) {
+	t.Helper()
+	photo := gocv.IMRead(testenv.Data(t, "faces-dlib/images/2008_002079.jpg"), gocv.IMReadColor)
+	if photo.Empty() {
+		t.Fatal("cannot read test image")
+	}
+	t.Cleanup(func() { photo.Close() })
+	return photo, readBoxes(t, "2008_002079.jpg")
+}
+
+// paintedPhoto is dlibPhoto, and a copy of it with every face painted grey.
+func paintedPhoto(t *testing.T) (photo, hidden gocv.Mat, faces []image.Rectangle) {
+	t.Helper()
+	photo, faces = dlibPhoto(t)
+	hidden = photo.Clone()
+	t.Cleanup(func() { hidden.Close() })
+	for _, f := range faces {
+		r := hidden.Region(f)
+		r.SetTo(gocv.NewScalar(128, 128, 128, 0))
+		r.Close()
+	}
+	return photo, hidden, faces
+}
+
 // TestStride: a real photo whose faces are painted over is "detected" with
 // nothing found (as if detection missed every face: the worst case); the
 // photo itself then arrives between detections, its faces appearing. Only
@@ -35,19 +61,7 @@ func covered(r image.Rectangle, rs []image.Rectangle) float64 {
 // Between reports changed, and those must not be the whole frame. A frame
 // like the detected one changes nothing, and every third frame is due.
 func TestStride(t *testing.T) {
-	photo := gocv.IMRead(testenv.Data(t, "faces-dlib/images/2008_002079.jpg"), gocv.IMReadColor)
-	if photo.Empty() {
-		t.Fatal("cannot read test image")
-	}
-	defer photo.Close()
-	faces := readBoxes(t, "2008_002079.jpg")
-	hidden := photo.Clone()
-	defer hidden.Close()
-	for _, f := range faces {
-		r := hidden.Region(f)
-		r.SetTo(gocv.NewScalar(128, 128, 128, 0))
-		r.Close()
-	}
+	photo, hidden, faces := paintedPhoto(t)
 	s := pipeline.NewStride(3, pipeline.GuardThreshold)
 	defer s.Close()
 	if !s.Due() {
@@ -91,19 +105,7 @@ func TestStride(t *testing.T) {
 // face of every later frame is destroyed, as far from the photo's pixels as
 // in the frames where detection ran, and far more than JPEG noise.
 func TestRedactVideoDetectEvery(t *testing.T) {
-	photo := gocv.IMRead(testenv.Data(t, "faces-dlib/images/2008_002079.jpg"), gocv.IMReadColor)
-	if photo.Empty() {
-		t.Fatal("cannot read test image")
-	}
-	defer photo.Close()
-	faces := readBoxes(t, "2008_002079.jpg")
-	hidden := photo.Clone()
-	defer hidden.Close()
-	for _, f := range faces {
-		r := hidden.Region(f)
-		r.SetTo(gocv.NewScalar(128, 128, 128, 0))
-		r.Close()
-	}
+	photo, hidden, faces := paintedPhoto(t)
 	dir := t.TempDir()
 	in := filepath.Join(dir, "appear.avi")
 	w, err := gocv.VideoWriterFile(in, "MJPG", 10, photo.Cols(), photo.Rows(), true)
