@@ -128,7 +128,7 @@ type Run struct {
 	Dropped       int             `json:"frames_dropped"`               // live: replaced while the detector was busy, or late
 	Masked        int             `json:"frames_masked"`                // live: sent masked whole (fail closed)
 	DetectMs      float64         `json:"detect_ms"`                    // live: detection per detected frame, wall time, counting included (moving average)
-	Detections    int             `json:"detections,omitempty"`         // live: frames detection ran on
+	Detections    int             `json:"detections,omitempty"`         // frames detection ran on (all but in stride runs; live: as many as it could)
 	DetectSkipped int             `json:"detections_skipped,omitempty"` // guard: frames the motion gate passed on the last result (nothing changed)
 	GuardedShare  float64         `json:"guard_masked_area,omitempty"`  // guard, stride: mean share of each frame the guard masked
 	Stride        int             `json:"stride,omitempty"`             // stride: detection ran on every Nth frame
@@ -156,7 +156,7 @@ type Ratio struct {
 	StrideEvery           int       `json:"stride_every,omitempty"`               // the stride run detected every Nth frame
 	StrideOverNaiveFPS    float64   `json:"stride_over_naive_fps,omitempty"`
 	StrideOverNaiveRounds []float64 `json:"stride_over_naive_fps_rounds,omitempty"`
-	StrideArea            float64   `json:"stride_masked_area,omitempty"`  // mean share of each frame the stride run's guard masked
+	StrideArea            float64   `json:"stride_masked_area,omitempty"`  // mean share of each frame the stride run's guard masked (with rounds: the median)
 	LiveDropShare         float64   `json:"live_dropped_share,omitempty"`  // 0 is the target
 	LiveP99Ms             float64   `json:"live_capture_to_sample_p99_ms"` // <= 100 is the target
 	LiveFPS               float64   `json:"live_fps,omitempty"`            // the clip's rate is the target
@@ -267,12 +267,13 @@ func ratios(clip string, runs []Run) Ratio {
 		return a / b
 	}
 	// Each ratio compares runs of one round; over rounds, the median.
-	var vn, vp, np, pf, pc, sn []float64
+	var vn, vp, np, pf, pc, sn, sa []float64
 	for _, k := range order {
 		m := rounds[k]
 		vn = append(vn, div(m[Veil].FPS, m[Naive].FPS))
 		if st, ok := m[Stride]; ok {
 			sn = append(sn, div(st.FPS, m[Naive].FPS))
+			sa = append(sa, st.GuardedShare)
 		}
 		vp = append(vp, div(m[Veil].CPUMsFrame, m[PassThrough].CPUMsFrame))
 		np = append(np, div(m[Naive].CPUMsFrame, m[PassThrough].CPUMsFrame))
@@ -284,7 +285,7 @@ func ratios(clip string, runs []Run) Ratio {
 		r.VeilOverNaiveRounds = vn
 	}
 	if st, ok := by[Stride]; ok {
-		r.StrideEvery, r.StrideOverNaiveFPS, r.StrideArea = st.Stride, median(sn), st.GuardedShare
+		r.StrideEvery, r.StrideOverNaiveFPS, r.StrideArea = st.Stride, median(sn), median(sa)
 		if len(sn) > 1 {
 			r.StrideOverNaiveRounds = sn
 		}
@@ -476,6 +477,13 @@ func throughput(ctx context.Context, clip Clip, mode string, o Options) (Run, er
 			return err
 		}
 		if stride != nil && !stride.Due() { // between detections: the guard
+			if counting != nil { // counting still sees every frame, as in veil and naive
+				t0 := time.Now()
+				if _, err := counting.Process(it.mat, it.start); err != nil {
+					return err
+				}
+				it.count = time.Since(t0)
+			}
 			t0 := time.Now()
 			dets, changed := stride.Between(it.mat)
 			it.track, it.share = time.Since(t0), stride.Share()
@@ -504,8 +512,11 @@ func throughput(ctx context.Context, clip Clip, mode string, o Options) (Run, er
 			dets = hold.Update(dets, imageRect(it.mat))
 			it.track = time.Since(t0)
 		}
-		if stride != nil && err == nil {
+		switch {
+		case stride != nil && err == nil:
 			dets = stride.Detected(it.mat, dets)
+		case stride != nil:
+			it.share = 1 // masked whole below (fail closed)
 		}
 		it.frame, _ = eng.Redact(it.mat, dets, err, &it.t)
 		return nil
@@ -520,7 +531,7 @@ func throughput(ctx context.Context, clip Clip, mode string, o Options) (Run, er
 			enc := time.Since(t0)
 			ft.add("decode", it.dec)
 			ft.add("encode", enc)
-			if counting != nil && it.detected {
+			if counting != nil {
 				ft.add("count", it.count)
 			}
 			guarded += it.share

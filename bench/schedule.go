@@ -32,7 +32,7 @@ type Schedule struct {
 	// Stride rows (pipeline.Stride): every Nth frame detected, and the
 	// frames in between redacted from it as the guard does, with no lag.
 	// MaskedShare is then over every frame (detected ones count 0).
-	Stride bool `json:"stride,omitempty"`
+	Stride bool `json:"guard_between,omitempty"`
 	// Regions found by detection on every frame (the reference), and how
 	// many of them the scheduled run still destroyed (>= 70 % covered).
 	Regions  int     `json:"regions"`

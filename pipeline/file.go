@@ -28,7 +28,8 @@ type Stats struct {
 	AudioKept    bool    `json:"audio_kept,omitempty"`
 	MsPerFrame   StageMs `json:"ms_per_frame"`
 	// Detected: frames detection ran on (all but with DetectEvery > 1);
-	// GuardedArea: the mean share of the others masked for what moved.
+	// GuardedArea: the share of each frame masked for what moved since the
+	// last detection, averaged over every frame (detected ones count 0).
 	Detected    int     `json:"detected_frames"`
 	GuardedArea float64 `json:"guarded_area,omitempty"`
 }
@@ -145,7 +146,7 @@ func RedactImageFile(ctx context.Context, eng *Engine, in, out string) (Stats, e
 	}
 	tot.encode = time.Since(encStart)
 	tot.total = time.Since(start)
-	st.Frames = 1
+	st.Frames, st.Detected = 1, 1
 	tally(&st, dets)
 	st.MsPerFrame = tot.perFrame(1)
 	return st, nil
@@ -185,10 +186,11 @@ type VideoOptions struct {
 	HoldFrames int                           // temporal hold; 0 disables
 	Progress   func(done, total int)         // called after each frame; may be nil
 	Ffmpeg     string                        // ffmpeg binary for keeping audio; "" looks it up, "-" disables
-	OnFrame    func(dets []detect.Detection) // test hook: the regions redacted in each frame
+	OnFrame    func(dets []detect.Detection) // test hook: the detections redacted in each frame (between detections, the held ones; not the changed areas)
 	// DetectEvery > 1 detects every Nth frame only; the frames in between
 	// are redacted from it as the live guard does (Stride): its regions,
-	// plus every area that changed since.
+	// plus every area that changed since. HoldFrames then counts detected
+	// frames, and Stats' faces and plates what detection found.
 	DetectEvery int
 }
 
@@ -380,8 +382,8 @@ func redactStream(ctx context.Context, eng *Engine, src *VideoFile, w Sink, info
 		}
 	}
 	tot.total = time.Since(begin)
-	if n := st.Frames - st.Detected; n > 0 {
-		st.GuardedArea = guarded / float64(n)
+	if st.Frames > 0 {
+		st.GuardedArea = guarded / float64(st.Frames)
 	}
 	st.MsPerFrame = tot.perFrame(st.Frames)
 	if err := <-readErr; err != nil {

@@ -23,13 +23,17 @@ type Stride struct {
 	ref    gocv.Mat // thumb of the frame the last detection ran on
 	cur    gocv.Mat // thumb of the frame being redacted
 	dets   []detect.Detection
-	since  int  // frames since the last detected one (1: the one after it)
-	has    bool // a detection has succeeded
+	since  int     // frames since the last detected one (1: the one after it)
+	has    bool    // a detection has succeeded
+	share  float64 // of the frame the last Between's changed areas cover
 }
 
 // NewStride detects every every-th frame; threshold is the guard's change
-// threshold (grey levels of a block's mean, GuardThreshold).
+// threshold (grey levels of a block's mean; 0: GuardThreshold).
 func NewStride(every int, threshold float64) *Stride {
+	if threshold <= 0 {
+		threshold = GuardThreshold
+	}
 	return &Stride{every: max(every, 1), guard: NewGuard(threshold, GuardDilate), sticky: NewSticky(StickyMaxAge), ref: gocv.NewMat(), cur: gocv.NewMat()}
 }
 
@@ -64,12 +68,19 @@ func (s *Stride) Detected(img gocv.Mat, dets []detect.Detection) []detect.Detect
 
 // Between returns what to destroy in the next frame, which is not detected:
 // the last detection's regions and the areas changed since its frame, in
-// pixels. Only call it when Due is false.
+// pixels. Only call it when Due is false. A frame that is not 8-bit BGR
+// (OpenCV would abort on it) is changed everywhere.
 func (s *Stride) Between(img gocv.Mat) ([]detect.Detection, []image.Rectangle) {
-	s.guard.Thumb(img, &s.cur)
 	s.since++
-	return s.dets, s.guard.Changed(s.cur, s.ref, img.Cols(), img.Rows())
+	if img.Empty() || img.Type() != gocv.MatTypeCV8UC3 {
+		s.share = 1
+		return s.dets, []image.Rectangle{image.Rect(0, 0, img.Cols(), img.Rows())}
+	}
+	s.guard.Thumb(img, &s.cur)
+	changed := s.guard.Changed(s.cur, s.ref, img.Cols(), img.Rows())
+	s.share = s.guard.Share()
+	return s.dets, changed
 }
 
 // Share is the share of the frame the last Between's changed areas cover.
-func (s *Stride) Share() float64 { return s.guard.Share() }
+func (s *Stride) Share() float64 { return s.share }
