@@ -54,10 +54,10 @@ type Options struct {
 	Clips  []Clip
 	Modes  []string
 	Frames int // most frames per throughput run
-	// Rounds repeats the throughput runs (pass-through, naive, veil) of each
-	// clip, one after another in turn, so a slower spell of the machine
-	// falls on every mode alike; the ratios are the medians of the rounds'.
-	// 0 or 1: one round.
+	// Rounds repeats the throughput runs (pass-through, naive, veil,
+	// stride) of each clip, one after another in turn, so a slower spell of
+	// the machine falls on every mode alike; the ratios are the medians of
+	// the rounds'. 0 or 1: one round.
 	Rounds   int
 	LiveFor  time.Duration // length of a live run
 	Engine   pipeline.Config
@@ -470,19 +470,24 @@ func throughput(ctx context.Context, clip Clip, mode string, o Options) (Run, er
 		return err
 	}
 	process := func(it *item) error {
-		it.share, it.detected = 0, false
 		if eng == nil { // pass-through: a frame in which nothing was found
 			f, err := none.Apply(it.mat, nil)
 			it.frame = f
 			return err
 		}
+		// count runs counting on the frame (it.count is recorded by encode:
+		// ft belongs to one goroutine).
+		count := func() error {
+			t0 := time.Now()
+			_, err := counting.Process(it.mat, it.start)
+			it.count = time.Since(t0)
+			return err
+		}
 		if stride != nil && !stride.Due() { // between detections: the guard
 			if counting != nil { // counting still sees every frame, as in veil and naive
-				t0 := time.Now()
-				if _, err := counting.Process(it.mat, it.start); err != nil {
+				if err := count(); err != nil {
 					return err
 				}
-				it.count = time.Since(t0)
 			}
 			t0 := time.Now()
 			dets, changed := stride.Between(it.mat)
@@ -498,9 +503,7 @@ func throughput(ctx context.Context, clip Clip, mode string, o Options) (Run, er
 			if counting == nil {
 				return nil, false
 			}
-			t0 := time.Now()
-			_, countErr = counting.Process(it.mat, it.start)
-			it.count = time.Since(t0) // recorded by encode: ft belongs to one goroutine
+			countErr = count()
 			return seen(counting, eng)
 		}
 		dets, err := eng.DetectAlong(it.mat, along, &it.t)
