@@ -126,6 +126,9 @@ func (c *Counting) Process(img gocv.Mat, now time.Time) ([]count.Event, error) {
 		// Tiles cut people at their edges: a partial box inside a whole
 		// one is the same person, and would become a second track.
 		dets = detect.DropContained(d, 0.7)
+		if dets == nil { // ran and found nothing: not a skipped frame
+			dets = []detect.Detection{}
+		}
 	}
 	c.frame++
 	tracks := c.tracker.Update(dets)

@@ -64,7 +64,9 @@ type Track struct {
 // A new track is unconfirmed until MinHits detections matched it, so a
 // detector's one-frame false positive never becomes a confirmed track.
 // Unconfirmed tracks ride out misses exactly like confirmed ones, so frames
-// the detector skipped (Update(nil)) cost nothing but the miss count.
+// the detector skipped (Update(nil)) cost nothing but the miss count. On the
+// first frame after such a gap, tracks and detections IoU left apart get a
+// second, gated chance to match (matchGated).
 //
 // The filter: DeepSORT's model (Wojke et al. 2017) with the box as centre,
 // width and height. Its transition, observation and noise matrices are block
@@ -85,7 +87,11 @@ type Tracker struct {
 	pred []box
 	cost []float64
 	hung hungarian
-	used []bool
+	used []bool // detections matched this frame
+	ut   []int  // tracks the IoU stage left unmatched
+	ud   []int  // detections the IoU stage left unmatched
+
+	skipped int // Update(nil) calls since the last with detections
 }
 
 // NewTracker returns a Tracker; zero fields of cfg take their defaults.
@@ -96,8 +102,8 @@ func NewTracker(cfg TrackerConfig) *Tracker {
 // Reset forgets every track (a cut, a new file). IDs keep counting up.
 func (t *Tracker) Reset() { t.tracks = t.tracks[:0] }
 
-// Update takes one frame's detections (nil when the detector did not run)
-// and returns every live track, confirmed or not, ordered by ID. Detections
+// Update takes one frame's detections (nil when the detector did not run on
+// it, an empty slice when it ran and found nothing) and returns every live track, confirmed or not, ordered by ID. Detections
 // with an empty box are ignored. The returned slice is reused by the next
 // Update: copy what you keep.
 func (t *Tracker) Update(dets []detect.Detection) []Track {
@@ -151,13 +157,24 @@ func (t *Tracker) Update(dets []detect.Detection) []Track {
 				ti, di = j, r
 			}
 			t.tracks[ti].matched = di
+			t.used[di] = true
 		}
+	}
+
+	// Frames the detector skipped (Update(nil)) since it last ran: over
+	// such a gap a walker can move further than its box overlaps.
+	if dets == nil {
+		t.skipped++
+	} else {
+		if t.skipped > 0 {
+			t.matchGated(dets)
+		}
+		t.skipped = 0
 	}
 
 	keep := t.tracks[:0]
 	for _, tr := range t.tracks {
 		if tr.matched >= 0 {
-			t.used[tr.matched] = true
 			tr.correct(dets[tr.matched].Box)
 			tr.hits++
 			tr.missed = 0
@@ -188,6 +205,99 @@ func (t *Tracker) Update(dets []detect.Detection) []Track {
 			Hits: tr.hits, Missed: tr.missed, Confirmed: tr.confirmed})
 	}
 	return t.out
+}
+
+// matchGated is the second stage of association, run on the first frame the
+// detector sees after it skipped some (counting's every > 1): tracks and
+// detections the IoU stage left apart are matched by how far the detection
+// lies from the track's prediction in units of the filter's own uncertainty
+// (DeepSORT's Mahalanobis gate, on the centre), among pairs of one class and
+// similar size. Over a gap of a few frames a walker moves further than its
+// box overlaps, above all on a new track whose speed is not known yet; the
+// uncertainty grows with every frame predicted and shrinks as the speed is
+// learnt, so the gate is wide exactly where the prediction is weak. With the
+// detector on every frame IoU alone decides, as in SORT: there the gate
+// re-attached occluded tracks to passers-by and added false line crossings
+// on vtest.avi (pipeline's TestCountingAccuracy).
+func (t *Tracker) matchGated(dets []detect.Detection) {
+	t.ut, t.ud = t.ut[:0], t.ud[:0]
+	for i := range t.tracks {
+		if t.tracks[i].matched < 0 {
+			t.ut = append(t.ut, i)
+		}
+	}
+	for j, d := range dets {
+		if !t.used[j] && !d.Box.Empty() {
+			t.ud = append(t.ud, j)
+		}
+	}
+	if len(t.ut) == 0 || len(t.ud) == 0 {
+		return
+	}
+	rows, cols, trackRows := len(t.ut), len(t.ud), true
+	if rows > cols {
+		rows, cols, trackRows = cols, rows, false
+	}
+	t.cost = grow(t.cost, rows*cols)
+	forbid := float64(rows + 1) // allowed pairs cost at most 1
+	anyPair := false
+	for a, ti := range t.ut {
+		tr := &t.tracks[ti]
+		for b, di := range t.ud {
+			c := forbid
+			if d := dets[di]; tr.class == d.Class {
+				if m, ok := tr.gate(d.Box); ok {
+					c, anyPair = m/gateChi2, true
+				}
+			}
+			if trackRows {
+				t.cost[a*cols+b] = c
+			} else {
+				t.cost[b*cols+a] = c
+			}
+		}
+	}
+	if !anyPair {
+		return
+	}
+	colRow := t.hung.solve(t.cost, rows, cols)
+	for j, r := range colRow {
+		if r < 0 || t.cost[r*cols+j] >= forbid {
+			continue
+		}
+		a, b := r, j
+		if !trackRows {
+			a, b = j, r
+		}
+		t.tracks[t.ut[a]].matched = t.ud[b]
+		t.used[t.ud[b]] = true
+	}
+}
+
+// Gates of the second association stage: the squared distance of the
+// detection's centre from the prediction, in standard deviations of the
+// predicted centre plus the measurement noise, may be at most gateChi2 (the
+// chi-square 95 % quantile for 2 degrees of freedom, as DeepSORT gates); and
+// the detection's width and height may differ from the prediction's by at
+// most a factor gateSize each.
+const (
+	gateChi2 = 5.9915
+	gateSize = 1.5
+)
+
+// gate returns the squared Mahalanobis distance of b's centre from the
+// track's predicted centre, and whether b passes both gates.
+func (s *sortTrack) gate(b image.Rectangle) (float64, bool) {
+	w, h := s.sizes()
+	bw, bh := float64(b.Dx()), float64(b.Dy())
+	if bw > gateSize*w || w > gateSize*bw || bh > gateSize*h || h > gateSize*bh {
+		return 0, false
+	}
+	cx, cy := centre(b)
+	rx, ry := posWeight*w, posWeight*h
+	dx, dy := cx-s.cx.x, cy-s.cy.x
+	m := dx*dx/(s.cx.pxx+rx*rx) + dy*dy/(s.cy.pxx+ry*ry)
+	return m, m <= gateChi2
 }
 
 // Noise weights, as shares of the box size (DeepSORT's). velInitCentre is

@@ -1,6 +1,7 @@
 package track
 
 import (
+	"fmt"
 	"image"
 	"math"
 	"math/rand/v2"
@@ -104,6 +105,61 @@ func TestTrackerCrossingKeepsIDs(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// The detector runs on every Nth frame only (Update(nil) between), and two
+// walkers cross, each moving 10 px a frame: between two detections a box
+// moves further than it overlaps itself (IoU 0.14 at N = 3), so IoU alone
+// would start a new track at every detection and never confirm one. The
+// gated second stage keeps one track each, through the crossing.
+func TestTrackerDetectorEveryNth(t *testing.T) {
+	for _, every := range []int{2, 3, 4} {
+		t.Run(fmt.Sprintf("every %d", every), func(t *testing.T) {
+			tr := NewTracker(TrackerConfig{MaxMissed: 10 * every})
+			var idA, idB uint64
+			seen := 0
+			for f := range 40 {
+				a := obj(detect.Person, 100+10*float64(f), 200, 40, 90)
+				b := obj(detect.Person, 500-10*float64(f), 204, 40, 90)
+				var dets []detect.Detection
+				if f%every == 0 {
+					dets = []detect.Detection{b, a}
+					seen++
+				}
+				got := tr.Update(dets)
+				if len(got) != 2 {
+					t.Fatalf("frame %d: %d tracks, want 2: %+v", f, len(got), got)
+				}
+				if dets == nil {
+					continue
+				}
+				ta, _ := nearest(got, detect.Person, a.Box)
+				tb, _ := nearest(got, detect.Person, b.Box)
+				if f == 0 {
+					idA, idB = ta.ID, tb.ID
+				}
+				if ta.ID != idA || tb.ID != idB {
+					t.Fatalf("frame %d: tracks on a and b are %d and %d, want %d and %d: %+v", f, ta.ID, tb.ID, idA, idB, got)
+				}
+				if want := seen >= 3; ta.Confirmed != want || tb.Confirmed != want {
+					t.Errorf("frame %d (detection %d): confirmed %v %v, want %v", f, seen, ta.Confirmed, tb.Confirmed, want)
+				}
+			}
+		})
+	}
+}
+
+// With the detector on every frame the gate stays shut: an object that
+// jumps clear of its track's box is a new track, as in SORT.
+func TestTrackerEveryFrameIoUOnly(t *testing.T) {
+	tr := NewTracker(TrackerConfig{})
+	for range 5 {
+		tr.Update([]detect.Detection{obj(detect.Person, 100, 100, 40, 90)})
+	}
+	got := tr.Update([]detect.Detection{obj(detect.Person, 145, 100, 40, 90)})
+	if len(got) != 2 || got[1].ID != 2 || got[0].Missed != 1 {
+		t.Fatalf("a detection with no overlap must start track 2 and leave track 1 missed: %+v", got)
 	}
 }
 
@@ -291,17 +347,31 @@ func BenchmarkTrackerUpdate(b *testing.B) {
 			}
 		}
 	}
-	tr := NewTracker(TrackerConfig{})
-	for _, d := range frames {
-		tr.Update(d)
-	}
-	b.ReportAllocs()
-	f := 0
-	for b.Loop() {
-		tr.Update(frames[f%period])
-		f++
-	}
-	if n := len(tr.Update(frames[f%period])); n != objects {
-		b.Fatalf("%d tracks, want %d", n, objects)
+	// every 3: the detector on every 3rd frame, the gated stage on each.
+	for _, every := range []int{1, 3} {
+		b.Run(fmt.Sprintf("every=%d", every), func(b *testing.B) {
+			at := func(f int) []detect.Detection {
+				if f%every != 0 {
+					return nil
+				}
+				return frames[f%period]
+			}
+			tr := NewTracker(TrackerConfig{MaxMissed: 10 * every})
+			for f := range period {
+				tr.Update(at(f))
+			}
+			b.ReportAllocs()
+			f := 0
+			for b.Loop() {
+				tr.Update(at(f))
+				f++
+			}
+			for ; f%every != 0; f++ { // on to the next detected frame
+				tr.Update(nil)
+			}
+			if n := len(tr.Update(at(f))); n != objects {
+				b.Fatalf("%d tracks, want %d", n, objects)
+			}
+		})
 	}
 }
