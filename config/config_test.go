@@ -29,6 +29,18 @@ func TestExampleFileLoads(t *testing.T) {
 	if len(c.Cameras) < 2 {
 		t.Fatalf("example lists %d cameras", len(c.Cameras))
 	}
+	// The example's demo camera spells out counting's defaults and the
+	// demo's own line.
+	got, want := c.Cameras[0].Count, DemoCamera().Count
+	if got.Every != want.Every || got.Threshold != want.Threshold || got.Passes != want.Passes || got.PublishEvery != want.PublishEvery ||
+		len(got.Lines) != 1 || got.Lines[0].Name != want.Lines[0].Name {
+		t.Errorf("example's count %+v, want the demo camera's %+v", got, want)
+	}
+	for i := range 2 {
+		if d := got.Lines[0].A[i] - want.Lines[0].A[i]; d > 1e-3 || d < -1e-3 {
+			t.Errorf("example's line a %v, want %v", got.Lines[0].A, want.Lines[0].A)
+		}
+	}
 }
 
 func TestLoad(t *testing.T) {
