@@ -418,6 +418,9 @@ func (w *worker) setup(cols, rows int, fps float64) error {
 	if cfg.FPS > 0 && cfg.FPS < fps {
 		fps = cfg.FPS
 	}
+	if w.c.counting != nil { // counting sees the detected frames only
+		w.c.counting.SetRate(fps)
+	}
 	sink, err := NewVP8Sink(w.w, w.h, max(1, int(math.Round(fps))), cfg.BitrateKbps, 1)
 	if err != nil {
 		return err

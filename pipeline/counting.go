@@ -9,6 +9,7 @@ import (
 	"math"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"gocv.io/x/gocv"
@@ -51,6 +52,13 @@ type Counting struct {
 	// ran on the last frame.
 	seen []detect.Detection
 	ran  bool
+	// Frames a live camera did not give Process (SetRate): period is the
+	// stream's frame period (0: every frame comes here, as from a file),
+	// last the time of the previous frame Process saw, gap a moving
+	// average of frames per Process call.
+	period atomic.Int64 // nanoseconds
+	last   time.Time
+	gap    float64
 
 	// Written by Process only; mu guards them against Snapshot. counter
 	// is made at the first frame, when the frame size is known.
@@ -79,6 +87,49 @@ func NewCounting(cfg CountConfig, store *models.Store) (*Counting, error) {
 	}
 	c := &Counting{cfg: cfg, yolo: y, tracker: track.NewTracker(track.TrackerConfig{IoUThreshold: 0.3, MaxMissed: 10 * cfg.Every, MinHits: 3})}
 	return c, nil
+}
+
+// SetRate says the frames Process is given come from a stream of fps frames a
+// second, of which it may see only some (a live camera counts on the frames
+// it detects, a few frames apart on a busy scene): a frame's time then tells
+// how many frames went by unseen, the tracker predicts through them and
+// matches by its own uncertainty after the gap, and a track is kept through
+// 10 detections that miss it rather than 10 frames. fps <= 0: every frame
+// comes to Process (a file). Safe from any goroutine.
+func (c *Counting) SetRate(fps float64) {
+	var p int64
+	if fps > 0 && fps <= 1000 {
+		p = int64(float64(time.Second) / fps)
+	}
+	c.period.Store(p)
+}
+
+// unseen tells the tracker how many frames went by since the previous call
+// without reaching Process, and returns how many frames this call spans
+// (1: the frame right after the last one).
+func (c *Counting) unseen(now time.Time) int {
+	period := time.Duration(c.period.Load())
+	last := c.last
+	c.last = now
+	if period <= 0 || last.IsZero() {
+		return 1
+	}
+	span := max(1, int(math.Round(float64(now.Sub(last))/float64(period))))
+	limit := 10 * c.cfg.Every // frames a track lives unseen
+	if c.gap == 0 {
+		c.gap = float64(span)
+	}
+	// Long pauses (a source reconnecting, the guard's motion gate on a
+	// still scene) are not the detection rate: they do not move it.
+	if float64(span) <= 4*c.gap {
+		c.gap = 0.8*c.gap + 0.2*float64(span)
+	}
+	limit = max(limit, int(math.Ceil(10*float64(c.cfg.Every)*c.gap)))
+	c.tracker.SetMaxMissed(limit)
+	for range min(span-1, limit+1) { // beyond limit+1 every track is gone anyway
+		c.tracker.Update(nil)
+	}
+	return span
 }
 
 // scale turns fractions into pixels once the frame size is known.
@@ -114,6 +165,7 @@ func (c *Counting) Process(img gocv.Mat, now time.Time) ([]count.Event, error) {
 			return nil, err
 		}
 	}
+	span := c.unseen(now)
 	var dets []detect.Detection
 	c.ran, c.seen = false, nil
 	if c.frame%c.cfg.Every == 0 {
@@ -136,7 +188,7 @@ func (c *Counting) Process(img gocv.Mat, now time.Time) ([]count.Event, error) {
 	objects := map[string]int{}
 	for _, t := range tracks {
 		obs = append(obs, count.Observation{TrackID: t.ID, Class: t.Class.String(), Point: count.BottomCentre(t.Box), Confirmed: t.Confirmed, Predicted: t.Missed > 0})
-		if t.Confirmed && t.Missed <= c.cfg.Every {
+		if t.Confirmed && t.Missed <= c.cfg.Every*span {
 			objects[t.Class.String()]++
 		}
 	}

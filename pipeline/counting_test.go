@@ -2,7 +2,9 @@ package pipeline_test
 
 import (
 	"context"
-	"fmt"
+	"errors"
+	"io"
+	"math/rand/v2"
 	"time"
 
 	"gocv.io/x/gocv"
@@ -22,18 +24,40 @@ func countLine(gt testenv.LineTruth) count.Line {
 
 // TestCountingAccuracy counts people crossing the hand-counted line of
 // vtest.avi and compares with the truth per direction: with Yolo on every
-// frame, and on every 3rd frame with the tracks predicted between (how a
-// video detected every 3rd frame counts: veil bench's stride run).
+// frame; on every 3rd frame with the tracks predicted between (how a video
+// detected every 3rd frame counts: veil bench's stride run); and as a live
+// camera counts, on the frames it detected only (here 3 to 5 frames apart, 0.3-0.5 s),
+// the frames between never reaching counting.
 func TestCountingAccuracy(t *testing.T) {
 	if testing.Short() {
 		t.Skip("whole clip")
 	}
 	gt := testenv.ReadLineTruth(t)
 	passes, _ := pipeline.ParsePasses("0,1:15")
-	for _, every := range []int{1, 3} {
-		t.Run(fmt.Sprintf("every %d", every), func(t *testing.T) {
-			cfg := pipeline.CountConfig{Every: every, Threshold: 0.3, Passes: passes, Lines: []count.Line{countLine(gt)}}
-			snap, events, err := pipeline.CountVideo(context.Background(), testenv.Data(t, gt.Clip), cfg, models.Open(testenv.Models(t)))
+	for _, tt := range []struct {
+		name   string
+		every  int
+		live   bool
+		off    int     // most a direction's count may be off
+		recall float64 // least share of true crossings matched
+	}{
+		{"every frame", 1, false, 2, 0.85},
+		{"every 3rd frame", 3, false, 2, 0.85},
+		// 0.3-0.5 s between detections, as the guard detects vtest.avi
+		// on two cores: walkers who turn back near the line (frames
+		// 296-344) are where the tracker goes wrong. Four random gap
+		// sequences found 22-27 of the 27 crossings, each direction at
+		// most 4 off; without the frame rate (every detection taken
+		// for the next frame) 11-14, 5 off and more.
+		{"live, detected 3-5 frames apart", 1, true, 4, 0.75},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := pipeline.CountConfig{Every: tt.every, Threshold: 0.3, Passes: passes, Lines: []count.Line{countLine(gt)}}
+			count := pipeline.CountVideo
+			if tt.live {
+				count = countLive
+			}
+			snap, events, err := count(context.Background(), testenv.Data(t, gt.Clip), cfg, models.Open(testenv.Models(t)))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -53,16 +77,55 @@ func TestCountingAccuracy(t *testing.T) {
 			}
 			t.Logf("line %s: truth in %d out %d; Veil in %d out %d; %d of %d counted crossings match a true one (same direction, within 2 s)",
 				gt.Line.Name, gt.Counts.In, gt.Counts.Out, got.In, got.Out, matched, len(events))
-			if d := abs(int(got.In) - gt.Counts.In); d > 2 {
+			if d := abs(int(got.In) - gt.Counts.In); d > tt.off {
 				t.Errorf("in: %d, truth %d", got.In, gt.Counts.In)
 			}
-			if d := abs(int(got.Out) - gt.Counts.Out); d > 2 {
+			if d := abs(int(got.Out) - gt.Counts.Out); d > tt.off {
 				t.Errorf("out: %d, truth %d", got.Out, gt.Counts.Out)
 			}
-			if recall := float64(matched) / float64(len(gt.Crossings)); recall < 0.85 {
+			if recall := float64(matched) / float64(len(gt.Crossings)); recall < tt.recall {
 				t.Errorf("only %d of %d true crossings found (%.2f)", matched, len(gt.Crossings), recall)
 			}
 		})
+	}
+}
+
+// countLive counts a video as a live camera does: Process sees the frames
+// detection ran on, 3 to 5 frames apart (a fixed random sequence), at their
+// capture times, and knows the stream's rate (Counting.SetRate).
+func countLive(ctx context.Context, path string, cfg pipeline.CountConfig, store *models.Store) (pipeline.CountSnapshot, []count.Event, error) {
+	v, err := pipeline.OpenVideo(path)
+	if err != nil {
+		return pipeline.CountSnapshot{}, nil, err
+	}
+	defer v.Close()
+	c, err := pipeline.NewCounting(cfg, store)
+	if err != nil {
+		return pipeline.CountSnapshot{}, nil, err
+	}
+	defer c.Close()
+	c.SetRate(v.Info().FPS)
+	m := gocv.NewMat()
+	defer m.Close()
+	rng := rand.New(rand.NewPCG(5, 8))
+	start, next := time.Unix(0, 0).UTC(), 0
+	var all []count.Event
+	for i := 0; ; i++ {
+		if err := v.Read(&m); err != nil {
+			if errors.Is(err, io.EOF) {
+				return c.Snapshot(), all, nil
+			}
+			return c.Snapshot(), all, err
+		}
+		if i != next {
+			continue
+		}
+		next += 3 + rng.IntN(3)
+		ev, err := c.Process(m, start.Add(time.Duration(float64(i)/v.Info().FPS*float64(time.Second))))
+		if err != nil {
+			return c.Snapshot(), all, err
+		}
+		all = append(all, ev...)
 	}
 }
 

@@ -99,6 +99,14 @@ func NewTracker(cfg TrackerConfig) *Tracker {
 	return &Tracker{cfg: cfg.withDefaults(), nextID: 1}
 }
 
+// SetMaxMissed changes MaxMissed (n <= 0: the default) for the next Update:
+// a caller that learns how far apart its detections are keeps tracks
+// through the same number of detections.
+func (t *Tracker) SetMaxMissed(n int) {
+	t.cfg.MaxMissed = n
+	t.cfg = t.cfg.withDefaults()
+}
+
 // Reset forgets every track (a cut, a new file). IDs keep counting up.
 func (t *Tracker) Reset() { t.tracks = t.tracks[:0] }
 
