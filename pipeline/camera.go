@@ -415,11 +415,14 @@ func (w *worker) setup(cols, rows int, fps float64) error {
 		}
 		w.zones = append(w.zones, p)
 	}
+	if w.c.counting != nil {
+		// Counting sees the detected frames only: the source's rate (not
+		// the camera's fps, which takes every kth frame) tells it how many
+		// went by.
+		w.c.counting.SetRate(fps)
+	}
 	if cfg.FPS > 0 && cfg.FPS < fps {
 		fps = cfg.FPS
-	}
-	if w.c.counting != nil { // counting sees the detected frames only
-		w.c.counting.SetRate(fps)
 	}
 	sink, err := NewVP8Sink(w.w, w.h, max(1, int(math.Round(fps))), cfg.BitrateKbps, 1)
 	if err != nil {

@@ -53,11 +53,13 @@ type Counting struct {
 	seen []detect.Detection
 	ran  bool
 	// Frames a live camera did not give Process (SetRate): period is the
-	// stream's frame period (0: every frame comes here, as from a file),
-	// last the time of the previous frame Process saw, gap a moving
-	// average of frames per Process call.
+	// stream's frame period (0: every frame comes here, as from a file);
+	// origin the time of the first frame Process saw and at the number of
+	// the last (frames since origin, so rounding errors do not add up);
+	// gap a moving average of frames per Process call.
 	period atomic.Int64 // nanoseconds
-	last   time.Time
+	origin time.Time
+	at     int64
 	gap    float64
 
 	// Written by Process only; mu guards them against Snapshot. counter
@@ -109,24 +111,33 @@ func (c *Counting) SetRate(fps float64) {
 // (1: the frame right after the last one).
 func (c *Counting) unseen(now time.Time) int {
 	period := time.Duration(c.period.Load())
-	last := c.last
-	c.last = now
-	if period <= 0 || last.IsZero() {
+	if period <= 0 {
 		return 1
 	}
-	span := max(1, int(math.Round(float64(now.Sub(last))/float64(period))))
+	if c.origin.IsZero() {
+		c.origin = now
+		return 1
+	}
 	limit := 10 * c.cfg.Every // frames a track lives unseen
-	if c.gap == 0 {
+	if c.gap > 0 {
+		limit = max(limit, int(math.Ceil(10*float64(c.cfg.Every)*c.gap)))
+	}
+	// Frame numbers from the origin: a frame read a little early or late
+	// moves no later one. A pause long enough to end every track (a source
+	// reconnecting, the guard's motion gate on a still scene) spans
+	// limit+1 frames, whatever its length.
+	n := int64(math.Round(float64(now.Sub(c.origin)) / float64(period)))
+	span := int(min(max(1, n-c.at), int64(limit)+1))
+	c.at = max(n, c.at+1)
+	switch {
+	case c.gap == 0:
 		c.gap = float64(span)
+	case span <= limit:
+		// A slow start or a burst moves the average a step at a time.
+		c.gap = 0.8*c.gap + 0.2*min(float64(span), 4*c.gap)
 	}
-	// Long pauses (a source reconnecting, the guard's motion gate on a
-	// still scene) are not the detection rate: they do not move it.
-	if float64(span) <= 4*c.gap {
-		c.gap = 0.8*c.gap + 0.2*float64(span)
-	}
-	limit = max(limit, int(math.Ceil(10*float64(c.cfg.Every)*c.gap)))
-	c.tracker.SetMaxMissed(limit)
-	for range min(span-1, limit+1) { // beyond limit+1 every track is gone anyway
+	c.tracker.SetMaxMissed(max(limit, int(math.Ceil(10*float64(c.cfg.Every)*c.gap))))
+	for range span - 1 {
 		c.tracker.Update(nil)
 	}
 	return span
@@ -171,6 +182,8 @@ func (c *Counting) Process(img gocv.Mat, now time.Time) ([]count.Event, error) {
 	if c.frame%c.cfg.Every == 0 {
 		d, err := c.yolo.Detect(img)
 		if err != nil {
+			c.frame++
+			c.tracker.Update(nil) // the frame passes unseen
 			return nil, fmt.Errorf("people and vehicle detection: %w", err)
 		}
 		c.ran, c.seen = true, d

@@ -26,8 +26,8 @@ func countLine(gt testenv.LineTruth) count.Line {
 // vtest.avi and compares with the truth per direction: with Yolo on every
 // frame; on every 3rd frame with the tracks predicted between (how a video
 // detected every 3rd frame counts: veil bench's stride run); and as a live
-// camera counts, on the frames it detected only (here 3 to 5 frames apart, 0.3-0.5 s),
-// the frames between never reaching counting.
+// camera counts, on the frames it detected only (here 3 to 5 frames apart,
+// 0.3-0.5 s), the frames between never reaching counting.
 func TestCountingAccuracy(t *testing.T) {
 	if testing.Short() {
 		t.Skip("whole clip")
@@ -111,6 +111,9 @@ func countLive(ctx context.Context, path string, cfg pipeline.CountConfig, store
 	start, next := time.Unix(0, 0).UTC(), 0
 	var all []count.Event
 	for i := 0; ; i++ {
+		if err := ctx.Err(); err != nil {
+			return c.Snapshot(), all, err
+		}
 		if err := v.Read(&m); err != nil {
 			if errors.Is(err, io.EOF) {
 				return c.Snapshot(), all, nil

@@ -150,16 +150,23 @@ func TestTrackerDetectorEveryNth(t *testing.T) {
 	}
 }
 
-// With the detector on every frame the gate stays shut: an object that
-// jumps clear of its track's box is a new track, as in SORT.
+// With the detector on every frame the gate stays shut: a new track (its
+// speed unknown, so the gate would take it) whose object jumps clear of its
+// box (IoU 0.24) is left, and the jump starts a new track, as in SORT.
 func TestTrackerEveryFrameIoUOnly(t *testing.T) {
 	tr := NewTracker(TrackerConfig{})
-	for range 5 {
-		tr.Update([]detect.Detection{obj(detect.Person, 100, 100, 40, 90)})
-	}
-	got := tr.Update([]detect.Detection{obj(detect.Person, 145, 100, 40, 90)})
+	tr.Update([]detect.Detection{obj(detect.Person, 100, 100, 40, 90)})
+	got := tr.Update([]detect.Detection{obj(detect.Person, 120, 120, 40, 90)})
 	if len(got) != 2 || got[1].ID != 2 || got[0].Missed != 1 {
-		t.Fatalf("a detection with no overlap must start track 2 and leave track 1 missed: %+v", got)
+		t.Fatalf("a detection with too little overlap must start track 2 and leave track 1 missed: %+v", got)
+	}
+	// After a skipped frame the same jump is the same object.
+	tr = NewTracker(TrackerConfig{})
+	tr.Update([]detect.Detection{obj(detect.Person, 100, 100, 40, 90)})
+	tr.Update(nil)
+	got = tr.Update([]detect.Detection{obj(detect.Person, 120, 120, 40, 90)})
+	if len(got) != 1 || got[0].ID != 1 || got[0].Hits != 2 {
+		t.Fatalf("after a skipped frame the gate must match the jump to track 1: %+v", got)
 	}
 }
 
@@ -168,7 +175,7 @@ func TestTrackerOcclusionKeepsID(t *testing.T) {
 	hidden := func(f int) bool { return f >= 10 && f < 15 }
 	for f := range 25 {
 		d := obj(detect.Car, 50+10*float64(f), 300, 120, 60)
-		var dets []detect.Detection
+		dets := []detect.Detection{} // the detector ran; nil would say it skipped the frame
 		if !hidden(f) {
 			dets = append(dets, d)
 		}
@@ -232,7 +239,7 @@ func TestTrackerConfirmation(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			tr := NewTracker(TrackerConfig{MinHits: tt.minHits})
 			for i, seen := range tt.seen {
-				var dets []detect.Detection
+				dets := []detect.Detection{}
 				if seen {
 					dets = []detect.Detection{d}
 				}
@@ -299,7 +306,7 @@ func TestTrackerIDsNeverRepeat(t *testing.T) {
 	last := uint64(0)
 	rng := rand.New(rand.NewPCG(3, 4))
 	for f := range 200 {
-		var dets []detect.Detection
+		dets := []detect.Detection{}
 		for range rng.IntN(4) {
 			dets = append(dets, obj(detect.Class(1+rng.IntN(8)), float64(rng.IntN(600)), float64(rng.IntN(400)), 30, 30))
 		}
