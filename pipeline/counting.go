@@ -247,6 +247,15 @@ func (c *Counting) Close() error { return c.yolo.Close() }
 // decodes (no pacing, no frame dropped): the reference a live camera's
 // counts are compared with.
 func CountVideo(ctx context.Context, path string, cfg CountConfig, store *models.Store) (CountSnapshot, []count.Event, error) {
+	return CountVideoLive(ctx, path, cfg, store, nil)
+}
+
+// CountVideoLive counts a video file as a live camera would that detects
+// only the frames detected picks (by 0-based number; nil: every frame): the
+// others never reach counting, which knows the stream's rate (SetRate) and
+// predicts through them. It measures what counting loses at a camera's
+// detection rate.
+func CountVideoLive(ctx context.Context, path string, cfg CountConfig, store *models.Store, detected func(frame int) bool) (CountSnapshot, []count.Event, error) {
 	v, err := OpenVideo(path)
 	if err != nil {
 		return CountSnapshot{}, nil, err
@@ -257,6 +266,9 @@ func CountVideo(ctx context.Context, path string, cfg CountConfig, store *models
 		return CountSnapshot{}, nil, err
 	}
 	defer c.Close()
+	if detected != nil {
+		c.SetRate(v.Info().FPS)
+	}
 	m := gocv.NewMat()
 	defer m.Close()
 	start := time.Unix(0, 0).UTC()
@@ -270,6 +282,9 @@ func CountVideo(ctx context.Context, path string, cfg CountConfig, store *models
 				return c.Snapshot(), all, nil
 			}
 			return c.Snapshot(), all, err
+		}
+		if detected != nil && !detected(i) {
+			continue
 		}
 		at := start.Add(time.Duration(float64(i) / v.Info().FPS * float64(time.Second)))
 		ev, err := c.Process(m, at)

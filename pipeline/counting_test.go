@@ -2,8 +2,6 @@ package pipeline_test
 
 import (
 	"context"
-	"errors"
-	"io"
 	"math/rand/v2"
 	"time"
 
@@ -94,42 +92,15 @@ func TestCountingAccuracy(t *testing.T) {
 // detection ran on, 3 to 5 frames apart (a fixed random sequence), at their
 // capture times, and knows the stream's rate (Counting.SetRate).
 func countLive(ctx context.Context, path string, cfg pipeline.CountConfig, store *models.Store) (pipeline.CountSnapshot, []count.Event, error) {
-	v, err := pipeline.OpenVideo(path)
-	if err != nil {
-		return pipeline.CountSnapshot{}, nil, err
-	}
-	defer v.Close()
-	c, err := pipeline.NewCounting(cfg, store)
-	if err != nil {
-		return pipeline.CountSnapshot{}, nil, err
-	}
-	defer c.Close()
-	c.SetRate(v.Info().FPS)
-	m := gocv.NewMat()
-	defer m.Close()
 	rng := rand.New(rand.NewPCG(5, 8))
-	start, next := time.Unix(0, 0).UTC(), 0
-	var all []count.Event
-	for i := 0; ; i++ {
-		if err := ctx.Err(); err != nil {
-			return c.Snapshot(), all, err
-		}
-		if err := v.Read(&m); err != nil {
-			if errors.Is(err, io.EOF) {
-				return c.Snapshot(), all, nil
-			}
-			return c.Snapshot(), all, err
-		}
+	next := 0
+	return pipeline.CountVideoLive(ctx, path, cfg, store, func(i int) bool {
 		if i != next {
-			continue
+			return false
 		}
 		next += 3 + rng.IntN(3)
-		ev, err := c.Process(m, start.Add(time.Duration(float64(i)/v.Info().FPS*float64(time.Second))))
-		if err != nil {
-			return c.Snapshot(), all, err
-		}
-		all = append(all, ev...)
-	}
+		return true
+	})
 }
 
 func abs(v int) int {

@@ -156,18 +156,10 @@ func (t *Tracker) Update(dets []detect.Detection) []Track {
 		t.tracks[i].matched = -1
 	}
 	if anyPair {
-		colRow := t.hung.solve(t.cost, rows, cols) // colRow[j] = row of column j, or -1
-		for j, r := range colRow {
-			if r < 0 || t.cost[r*cols+j] >= forbid {
-				continue
-			}
-			ti, di := r, j
-			if !trackRows {
-				ti, di = j, r
-			}
+		t.assign(rows, cols, trackRows, forbid, func(ti, di int) {
 			t.tracks[ti].matched = di
 			t.used[di] = true
-		}
+		})
 	}
 
 	// Frames the detector skipped (Update(nil)) since it last ran: over
@@ -266,20 +258,28 @@ func (t *Tracker) matchGated(dets []detect.Detection) {
 			}
 		}
 	}
-	if !anyPair {
-		return
+	if anyPair {
+		t.assign(rows, cols, trackRows, forbid, func(a, b int) {
+			t.tracks[t.ut[a]].matched = t.ud[b]
+			t.used[t.ud[b]] = true
+		})
 	}
-	colRow := t.hung.solve(t.cost, rows, cols)
+}
+
+// assign solves t.cost (rows x cols; rows are tracks if trackRows, else
+// detections) and calls match(track, detection) for every pair it assigns
+// at less than forbid.
+func (t *Tracker) assign(rows, cols int, trackRows bool, forbid float64, match func(track, det int)) {
+	colRow := t.hung.solve(t.cost, rows, cols) // colRow[j] = row of column j, or -1
 	for j, r := range colRow {
 		if r < 0 || t.cost[r*cols+j] >= forbid {
 			continue
 		}
-		a, b := r, j
-		if !trackRows {
-			a, b = j, r
+		if trackRows {
+			match(r, j)
+		} else {
+			match(j, r)
 		}
-		t.tracks[t.ut[a]].matched = t.ud[b]
-		t.used[t.ud[b]] = true
 	}
 }
 
