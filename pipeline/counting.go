@@ -87,7 +87,8 @@ func NewCounting(cfg CountConfig, store *models.Store) (*Counting, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Counting{cfg: cfg, yolo: y, tracker: track.NewTracker(track.TrackerConfig{IoUThreshold: 0.3, MaxMissed: 10 * cfg.Every, MinHits: 3})}
+	c := &Counting{cfg: cfg, yolo: y}
+	c.tracker = track.NewTracker(track.TrackerConfig{IoUThreshold: 0.3, MaxMissed: c.keepFrames(), MinHits: 3})
 	return c, nil
 }
 
@@ -118,10 +119,7 @@ func (c *Counting) unseen(now time.Time) int {
 		c.origin = now
 		return 1
 	}
-	limit := 10 * c.cfg.Every // frames a track lives unseen
-	if c.gap > 0 {
-		limit = max(limit, int(math.Ceil(10*float64(c.cfg.Every)*c.gap)))
-	}
+	limit := c.keepFrames()
 	// Frame numbers from the origin: a frame read a little early or late
 	// moves no later one. A pause long enough to end every track (a source
 	// reconnecting, the guard's motion gate on a still scene) spans
@@ -136,11 +134,18 @@ func (c *Counting) unseen(now time.Time) int {
 		// A slow start or a burst moves the average a step at a time.
 		c.gap = 0.8*c.gap + 0.2*min(float64(span), 4*c.gap)
 	}
-	c.tracker.SetMaxMissed(max(limit, int(math.Ceil(10*float64(c.cfg.Every)*c.gap))))
+	c.tracker.SetMaxMissed(c.keepFrames())
 	for range span - 1 {
-		c.tracker.Update(nil)
+		c.tracker.Skip()
 	}
 	return span
+}
+
+// keepFrames is how many frames a track lives unseen: through 10 detections
+// that miss it (with Yolo on every Nth frame this counting sees, and gap
+// frames between those).
+func (c *Counting) keepFrames() int {
+	return max(10*c.cfg.Every, int(math.Ceil(10*float64(c.cfg.Every)*c.gap)))
 }
 
 // scale turns fractions into pixels once the frame size is known.
@@ -177,26 +182,24 @@ func (c *Counting) Process(img gocv.Mat, now time.Time) ([]count.Event, error) {
 		}
 	}
 	span := c.unseen(now)
-	var dets []detect.Detection
 	c.ran, c.seen = false, nil
-	if c.frame%c.cfg.Every == 0 {
+	var tracks []track.Track
+	if c.frame%c.cfg.Every != 0 {
+		tracks = c.tracker.Skip()
+	} else {
 		d, err := c.yolo.Detect(img)
 		if err != nil {
 			c.frame++
-			c.tracker.Update(nil) // the frame passes unseen
+			c.tracker.Skip() // the frame passes unseen
 			return nil, fmt.Errorf("people and vehicle detection: %w", err)
 		}
 		c.ran, c.seen = true, d
 		d = slices.DeleteFunc(slices.Clone(d), func(x detect.Detection) bool { return x.Score < c.cfg.Threshold })
 		// Tiles cut people at their edges: a partial box inside a whole
 		// one is the same person, and would become a second track.
-		dets = detect.DropContained(d, 0.7)
-		if dets == nil { // ran and found nothing: not a skipped frame
-			dets = []detect.Detection{}
-		}
+		tracks = c.tracker.Update(detect.DropContained(d, 0.7))
 	}
 	c.frame++
-	tracks := c.tracker.Update(dets)
 	obs := make([]count.Observation, 0, len(tracks))
 	objects := map[string]int{}
 	for _, t := range tracks {

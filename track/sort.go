@@ -64,7 +64,7 @@ type Track struct {
 // A new track is unconfirmed until MinHits detections matched it, so a
 // detector's one-frame false positive never becomes a confirmed track.
 // Unconfirmed tracks ride out misses exactly like confirmed ones, so frames
-// the detector skipped (Update(nil)) cost nothing but the miss count. On the
+// the detector skipped (Skip) cost nothing but the miss count. On the
 // first frame after such a gap, tracks and detections IoU left apart get a
 // second, gated chance to match (matchGated).
 //
@@ -91,7 +91,7 @@ type Tracker struct {
 	ut   []int  // tracks the IoU stage left unmatched
 	ud   []int  // detections the IoU stage left unmatched
 
-	skipped int // Update(nil) calls since the last with detections
+	skipped bool // Skip was called since the last Update
 }
 
 // NewTracker returns a Tracker; zero fields of cfg take their defaults.
@@ -110,12 +110,18 @@ func (t *Tracker) SetMaxMissed(n int) {
 // Reset forgets every track (a cut, a new file). IDs keep counting up.
 func (t *Tracker) Reset() { t.tracks = t.tracks[:0] }
 
-// Update takes one frame's detections (nil when the detector did not run on
-// it, an empty slice when it ran and found nothing) and returns every live
-// track, confirmed or not, ordered by ID. Detections with an empty box are
-// ignored. The returned slice is reused by the next Update: copy what you
-// keep.
-func (t *Tracker) Update(dets []detect.Detection) []Track {
+// Update takes the detections of a frame the detector ran on (none: it found
+// nothing) and returns every live track, confirmed or not, ordered by ID.
+// Detections with an empty box are ignored. The returned slice is reused by
+// the next Update or Skip: copy what you keep.
+func (t *Tracker) Update(dets []detect.Detection) []Track { return t.update(dets, false) }
+
+// Skip is Update for a frame the detector did not run on: every track is
+// predicted and missed, and the next Update matches across the gap
+// (matchGated).
+func (t *Tracker) Skip() []Track { return t.update(nil, true) }
+
+func (t *Tracker) update(dets []detect.Detection, skip bool) []Track {
 	n, m := len(t.tracks), len(dets)
 	t.pred = t.pred[:0]
 	for i := range t.tracks {
@@ -162,16 +168,12 @@ func (t *Tracker) Update(dets []detect.Detection) []Track {
 		})
 	}
 
-	// Frames the detector skipped (Update(nil)) since it last ran: over
-	// such a gap a walker can move further than its box overlaps.
-	if dets == nil {
-		t.skipped++
-	} else {
-		if t.skipped > 0 {
-			t.matchGated(dets)
-		}
-		t.skipped = 0
+	// After frames the detector skipped a walker can have moved further
+	// than its box overlaps.
+	if !skip && t.skipped {
+		t.matchGated(dets)
 	}
+	t.skipped = skip
 
 	keep := t.tracks[:0]
 	for _, tr := range t.tracks {
@@ -209,7 +211,8 @@ func (t *Tracker) Update(dets []detect.Detection) []Track {
 }
 
 // matchGated is the second stage of association, run on the first frame the
-// detector sees after it skipped some (counting's every > 1): tracks and
+// detector sees after it skipped some (counting's every > 1, a live camera's
+// frames between detections): tracks and
 // detections the IoU stage left apart are matched by how far the detection
 // lies from the track's prediction in units of the filter's own uncertainty
 // (DeepSORT's Mahalanobis gate, on the centre), among pairs of one class and

@@ -108,7 +108,7 @@ func TestTrackerCrossingKeepsIDs(t *testing.T) {
 	}
 }
 
-// The detector runs on every Nth frame only (Update(nil) between), and two
+// The detector runs on every Nth frame only (Skip between), and two
 // walkers cross, each moving 10 px a frame: between two detections a box
 // moves further than it overlaps itself (IoU 0.14 at N = 3), so IoU alone
 // would start a new track at every detection and never confirm one. The
@@ -122,17 +122,16 @@ func TestTrackerDetectorEveryNth(t *testing.T) {
 			for f := range 40 {
 				a := obj(detect.Person, 100+10*float64(f), 200, 40, 90)
 				b := obj(detect.Person, 500-10*float64(f), 204, 40, 90)
-				var dets []detect.Detection
-				if f%every == 0 {
-					dets = []detect.Detection{b, a}
-					seen++
+				if f%every != 0 {
+					if got := tr.Skip(); len(got) != 2 {
+						t.Fatalf("frame %d: %d tracks, want 2: %+v", f, len(got), got)
+					}
+					continue
 				}
-				got := tr.Update(dets)
+				seen++
+				got := tr.Update([]detect.Detection{b, a})
 				if len(got) != 2 {
 					t.Fatalf("frame %d: %d tracks, want 2: %+v", f, len(got), got)
-				}
-				if dets == nil {
-					continue
 				}
 				ta, _ := nearest(got, detect.Person, a.Box)
 				tb, _ := nearest(got, detect.Person, b.Box)
@@ -163,7 +162,7 @@ func TestTrackerEveryFrameIoUOnly(t *testing.T) {
 	// After a skipped frame the same jump is the same object.
 	tr = NewTracker(TrackerConfig{})
 	tr.Update([]detect.Detection{obj(detect.Person, 100, 100, 40, 90)})
-	tr.Update(nil)
+	tr.Skip()
 	got = tr.Update([]detect.Detection{obj(detect.Person, 120, 120, 40, 90)})
 	if len(got) != 1 || got[0].ID != 1 || got[0].Hits != 2 {
 		t.Fatalf("after a skipped frame the gate must match the jump to track 1: %+v", got)
@@ -175,7 +174,7 @@ func TestTrackerOcclusionKeepsID(t *testing.T) {
 	hidden := func(f int) bool { return f >= 10 && f < 15 }
 	for f := range 25 {
 		d := obj(detect.Car, 50+10*float64(f), 300, 120, 60)
-		dets := []detect.Detection{} // the detector ran; nil would say it skipped the frame
+		var dets []detect.Detection
 		if !hidden(f) {
 			dets = append(dets, d)
 		}
@@ -239,7 +238,7 @@ func TestTrackerConfirmation(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			tr := NewTracker(TrackerConfig{MinHits: tt.minHits})
 			for i, seen := range tt.seen {
-				dets := []detect.Detection{}
+				var dets []detect.Detection
 				if seen {
 					dets = []detect.Detection{d}
 				}
@@ -306,7 +305,7 @@ func TestTrackerIDsNeverRepeat(t *testing.T) {
 	last := uint64(0)
 	rng := rand.New(rand.NewPCG(3, 4))
 	for f := range 200 {
-		dets := []detect.Detection{}
+		var dets []detect.Detection
 		for range rng.IntN(4) {
 			dets = append(dets, obj(detect.Class(1+rng.IntN(8)), float64(rng.IntN(600)), float64(rng.IntN(400)), 30, 30))
 		}
@@ -357,26 +356,26 @@ func BenchmarkTrackerUpdate(b *testing.B) {
 	// every 3: the detector on every 3rd frame, the gated stage on each.
 	for _, every := range []int{1, 3} {
 		b.Run(fmt.Sprintf("every=%d", every), func(b *testing.B) {
-			at := func(f int) []detect.Detection {
-				if f%every != 0 {
-					return nil
-				}
-				return frames[f%period]
-			}
 			tr := NewTracker(TrackerConfig{MaxMissed: 10 * every})
+			step := func(f int) []Track {
+				if f%every != 0 {
+					return tr.Skip()
+				}
+				return tr.Update(frames[f%period])
+			}
 			for f := range period {
-				tr.Update(at(f))
+				step(f)
 			}
 			b.ReportAllocs()
 			f := 0
 			for b.Loop() {
-				tr.Update(at(f))
+				step(f)
 				f++
 			}
 			for ; f%every != 0; f++ { // on to the next detected frame
-				tr.Update(nil)
+				tr.Skip()
 			}
-			if n := len(tr.Update(at(f))); n != objects {
+			if n := len(step(f)); n != objects {
 				b.Fatalf("%d tracks, want %d", n, objects)
 			}
 		})
