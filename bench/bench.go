@@ -25,6 +25,7 @@ import (
 	"gocv.io/x/gocv"
 
 	"github.com/veil-gateway/veil/detect"
+	"github.com/veil-gateway/veil/internal/cvthreads"
 	"github.com/veil-gateway/veil/models"
 	"github.com/veil-gateway/veil/pipeline"
 	"github.com/veil-gateway/veil/redact"
@@ -86,6 +87,10 @@ type Options struct {
 	DetectFPS float64
 	// Stride: the stride run detects every Stride-th frame (0: 3).
 	Stride int
+	// OpenCVThreads: threads per OpenCV parallel loop in every run (0: as
+	// veil serve chooses, cvthreads.Auto: every core but one for guard
+	// runs, OpenCV's default for the rest).
+	OpenCVThreads int
 }
 
 // Dist summarises durations in milliseconds.
@@ -141,7 +146,8 @@ type Run struct {
 	Stages        map[string]Dist `json:"stages"`
 	EndToEnd      Dist            `json:"end_to_end"` // decode start to encoded sample
 	Histogram     []int           `json:"latency_histogram_10ms,omitempty"`
-	OpenCVThreads string          `json:"opencv_threads_env"` // OPENCV_FOR_THREADS_NUM ("": all cores)
+	OpenCVThreads string          `json:"opencv_threads_env"` // OPENCV_FOR_THREADS_NUM ("": unset; Debian's TBB build ignores it)
+	CVThreads     int             `json:"opencv_threads"`     // threads per OpenCV parallel loop during the run (cv::getNumThreads)
 	// Live runs: RSS and Go heap every 30 s, to tell warm-up from a leak.
 	RSSSamplesMB  []float64 `json:"rss_samples_mb,omitempty"`
 	HeapSamplesMB []float64 `json:"go_heap_samples_mb,omitempty"`
@@ -199,6 +205,11 @@ func Do(ctx context.Context, o Options) (*Report, error) {
 				if round > 1 && !repeated(mode) {
 					continue
 				}
+				threads := o.OpenCVThreads
+				if threads == 0 {
+					threads = cvthreads.Auto(mode == Guard)
+				}
+				cvthreads.Set(threads)
 				r, err := doRun(ctx, clip, mode, o, rep)
 				if err != nil {
 					return nil, fmt.Errorf("bench %s %s: %w", clip.Name, mode, err)
@@ -209,6 +220,7 @@ func Do(ctx context.Context, o Options) (*Report, error) {
 				if rounds > 1 {
 					r.Round = round
 				}
+				r.CVThreads = cvthreads.Get()
 				rep.Runs = append(rep.Runs, *r)
 				if o.Progress != nil {
 					fmt.Fprintf(o.Progress, "%-10s %-11s %6.1f fps  %5d frames  p99 %7.1f ms\n", r.Clip, r.Mode, r.FPS, r.Frames, r.EndToEnd.P99)

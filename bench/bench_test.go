@@ -18,6 +18,7 @@ import (
 	"github.com/veil-gateway/veil/bench"
 	"github.com/veil-gateway/veil/config"
 	"github.com/veil-gateway/veil/detect"
+	"github.com/veil-gateway/veil/internal/cvthreads"
 	"github.com/veil-gateway/veil/internal/testenv"
 	"github.com/veil-gateway/veil/models"
 	"github.com/veil-gateway/veil/pipeline"
@@ -158,6 +159,10 @@ func TestBenchReport(t *testing.T) {
 		// Guard mode detects beside the frame path: no faces stage per frame.
 		if _, ok := r.Stages["faces"]; ok != (r.Mode != bench.PassThrough && r.Mode != bench.Guard) {
 			t.Errorf("%s: faces stage present = %v", r.Mode, ok)
+		}
+		// OpenCV's threads as veil serve would set them for the mode.
+		if want := cvthreads.Auto(r.Mode == bench.Guard); r.CVThreads < 1 || (want > 0 && r.CVThreads != want) {
+			t.Errorf("%s: ran with %d OpenCV threads, want %d (-1: OpenCV's default)", r.Mode, r.CVThreads, want)
 		}
 	}
 	// Stride 2 over frames 1-4 (frame 0 warms up): frames 2 and 4 detected,

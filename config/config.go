@@ -25,11 +25,15 @@ import (
 
 // Config is the whole gateway.
 type Config struct {
-	LogLevel string  `yaml:"log_level"` // debug, info, warn, error
-	Models   string  `yaml:"models"`    // models directory ("": $VEIL_MODELS or ./models)
-	HTTP     HTTP    `yaml:"http"`
-	NATS     NATS    `yaml:"nats"`
-	Cameras  Cameras `yaml:"cameras"`
+	LogLevel string `yaml:"log_level"` // debug, info, warn, error
+	Models   string `yaml:"models"`    // models directory ("": $VEIL_MODELS or ./models)
+	// OpenCVThreads: threads each OpenCV parallel loop (each network's
+	// forward pass) spreads over; 0 lets Veil choose (cvthreads.Auto: every
+	// core but one when every camera is in guard mode, else OpenCV's default).
+	OpenCVThreads int     `yaml:"opencv_threads"`
+	HTTP          HTTP    `yaml:"http"`
+	NATS          NATS    `yaml:"nats"`
+	Cameras       Cameras `yaml:"cameras"`
 }
 
 // HTTP is the viewer, the API and WHEP.
@@ -478,12 +482,25 @@ func findCamera(cs []Camera, envName string) int {
 
 var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
 
+// AllGuard reports whether every camera runs in guard mode.
+func (c Config) AllGuard() bool {
+	for _, cam := range c.Cameras {
+		if cam.Mode != ModeGuard {
+			return false
+		}
+	}
+	return len(c.Cameras) > 0
+}
+
 // Validate names the first bad field.
 func (c Config) Validate() error {
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:
 		return fmt.Errorf("log_level %q: want debug, info, warn or error", c.LogLevel)
+	}
+	if c.OpenCVThreads < 0 || c.OpenCVThreads > 64 {
+		return fmt.Errorf("opencv_threads %d: want 0 (Veil chooses) to 64", c.OpenCVThreads)
 	}
 	if err := validHostPort("http.listen", c.HTTP.Listen, 0); err != nil {
 		return err

@@ -29,6 +29,9 @@ func TestExampleFileLoads(t *testing.T) {
 	if len(c.Cameras) < 2 {
 		t.Fatalf("example lists %d cameras", len(c.Cameras))
 	}
+	if c.OpenCVThreads != Default().OpenCVThreads {
+		t.Errorf("example's opencv_threads %d, want the default %d", c.OpenCVThreads, Default().OpenCVThreads)
+	}
 	// The example's demo camera spells out counting's defaults and the
 	// demo's own line.
 	got, want := c.Cameras[0].Count, DemoCamera().Count
@@ -100,6 +103,7 @@ func TestValidationNamesField(t *testing.T) {
 	}{
 		{"unknown field", "cameras:\n  - name: a\n    source: demo\n    colour: red\n", nil, "colour"},
 		{"bad yaml", "cameras: [", nil, "yaml"},
+		{"opencv threads", "opencv_threads: -1\n", nil, "opencv_threads"},
 		{"no cameras", "cameras: []\n", nil, "cameras: none"},
 		{"cameras not a list", "cameras: 3\n", nil, "must be a list"},
 		{"bad name", "cameras:\n  - name: A B\n    source: demo\n", nil, "name"},
@@ -177,4 +181,21 @@ func FuzzParse(f *testing.F) {
 		}
 		_ = c.Validate() // must not panic, whatever the file says
 	})
+}
+
+// AllGuard decides veil serve's OpenCV thread count.
+func TestAllGuard(t *testing.T) {
+	c := Default()
+	if !c.AllGuard() {
+		t.Errorf("default (the demo camera in guard mode): AllGuard false")
+	}
+	sync := DemoCamera()
+	sync.Name, sync.Mode = "sync", ModeSync
+	c.Cameras = append(c.Cameras, sync)
+	if c.AllGuard() {
+		t.Errorf("with a synchronous camera: AllGuard true")
+	}
+	if (Config{}).AllGuard() {
+		t.Errorf("no cameras: AllGuard true")
+	}
 }

@@ -59,12 +59,13 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer, log 
 	still := fs.Bool("still", false, "measure each clip held still instead: its first frame for 30 s at 30 fps with faint sensor-like noise (a quiet scene, for guard mode's motion gate)")
 	detectFPS := fs.Float64("detect-fps", 0, "guard runs: at most this many detections a second (0: no cap)")
 	stride := fs.Int("stride", 3, "stride runs: detect every Nth frame, the frames between redacted as the guard does")
+	threads := fs.Int("opencv-threads", 0, "threads per OpenCV network run, every run (0: as veil serve chooses: all cores but one for guard runs, all for the rest)")
 	reuse := fs.String("reuse", "", "tile reuse of the veil and live runs, threshold/max-age (default: the preset's; 0/0 turns it off); in schedule mode a comma-separated list to measure")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
-	if *frames < 1 || *frames > 100000 || *rounds < 1 || *rounds > 100 || *liveFor < time.Second || !(*detectFPS >= 0 && *detectFPS <= 120) || *stride < 1 || *stride > 100 {
-		fmt.Fprintln(stderr, "veil bench: -frames must be 1-100000, -rounds 1-100, -live at least 1s, -detect-fps 0-120, -stride 1-100")
+	if *frames < 1 || *frames > 100000 || *rounds < 1 || *rounds > 100 || *liveFor < time.Second || !(*detectFPS >= 0 && *detectFPS <= 120) || *stride < 1 || *stride > 100 || *threads < 0 || *threads > 64 {
+		fmt.Fprintln(stderr, "veil bench: -frames must be 1-100000, -rounds 1-100, -live at least 1s, -detect-fps 0-120, -stride 1-100, -opencv-threads 0-64")
 		return exitUsage
 	}
 	eng, err := config.Preset(*preset)
@@ -124,7 +125,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer, log 
 	opt := bench.Options{Clips: list, Modes: strings.Split(*modes, ","), Frames: *frames, Rounds: *rounds, WarmUp: 5, LiveFor: *liveFor,
 		Engine: eng, NaiveEng: naive, Count: cc, NaiveCount: naiveCount, Hold: 5, Bitrate: 2500, MaxLateMs: 2000,
 		Store: models.Open(models.Dir(*modelsDir)), Log: log, Progress: stderr, Reuses: reuses,
-		GuardThreshold: *guard, GuardLags: lags, DetectFPS: *detectFPS, Stride: *stride}
+		GuardThreshold: *guard, GuardLags: lags, DetectFPS: *detectFPS, Stride: *stride, OpenCVThreads: *threads}
 	rep, err := bench.Do(ctx, opt)
 	if err != nil {
 		fmt.Fprintf(stderr, "veil bench: %v\n", err)

@@ -192,6 +192,7 @@ func TestBenchBadFlags(t *testing.T) {
 		{[]string{"-frames", "0"}, "-frames"},
 		{[]string{"-rounds", "0"}, "-rounds"},
 		{[]string{"-stride", "0"}, "-stride"},
+		{[]string{"-opencv-threads", "-1"}, "-opencv-threads"},
 		{[]string{"-reuse", "10"}, "-reuse"},
 	} {
 		code, _, stderr := veil(t, append([]string{"bench"}, tc.args...)...)

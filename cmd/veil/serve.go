@@ -16,6 +16,7 @@ import (
 	"github.com/veil-gateway/veil/config"
 	"github.com/veil-gateway/veil/count"
 	"github.com/veil-gateway/veil/detect"
+	"github.com/veil-gateway/veil/internal/cvthreads"
 	"github.com/veil-gateway/veil/models"
 	"github.com/veil-gateway/veil/pipeline"
 	"github.com/veil-gateway/veil/transport/natsbus"
@@ -131,6 +132,12 @@ func newGateway(cfg config.Config, log *slog.Logger) (*gateway, error) {
 	if os.Getenv("OPENCV_FFMPEG_CAPTURE_OPTIONS") == "" {
 		os.Setenv("OPENCV_FFMPEG_CAPTURE_OPTIONS", pipeline.CaptureEnv) // before any capture opens
 	}
+	threads := cfg.OpenCVThreads
+	if threads == 0 {
+		threads = cvthreads.Auto(cfg.AllGuard())
+	}
+	cvthreads.Set(threads) // before any network runs
+	log.Info("opencv", "threads", cvthreads.Get(), "all_guard", cfg.AllGuard())
 	g := &gateway{cfg: cfg, log: log}
 	ok := false
 	defer func() {
