@@ -26,6 +26,7 @@ go test -run '^$' -bench . -benchtime 20x -benchmem ./redact ./track ./count ./d
 
 echo "== fuzzing (short)"
 go test -run '^$' -fuzz '^FuzzParseCSV$' -fuzztime 10s ./eval
+go test -run '^$' -fuzz '^FuzzParseLineTruth$' -fuzztime 10s ./eval
 go test -run '^$' -fuzz '^FuzzParsePasses$' -fuzztime 10s ./pipeline
 go test -run '^$' -fuzz '^FuzzParseSums$' -fuzztime 10s ./models
 # A count, not a duration: a time-bounded run of this target once ended in

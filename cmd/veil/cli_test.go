@@ -201,3 +201,29 @@ func TestBenchBadFlags(t *testing.T) {
 		}
 	}
 }
+
+// TestEvalCountingBadFlags: veil eval -counting names what is wrong before
+// any model loads or clip opens.
+func TestEvalCountingBadFlags(t *testing.T) {
+	truth := filepath.Join("..", "..", "testdata", "counting", "vtest-line.json")
+	bad := filepath.Join(t.TempDir(), "bad.json")
+	if err := os.WriteFile(bad, []byte(`{"clip": "x.avi", "width": 0}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-counting", truth, "gt.csv"}, "usage"},
+		{[]string{"-counting", truth, "-count-every", "0"}, "-count-every"},
+		{[]string{"-counting", truth, "-count-live", "5-3"}, "-count-live"},
+		{[]string{"-counting", truth, "-count-every", "", "-count-live", ""}, "no schedule"},
+		{[]string{"-counting", bad}, "frame size"},
+		{[]string{"-counting", truth, "-data", t.TempDir()}, "not there"},
+	} {
+		code, _, stderr := veil(t, append([]string{"eval"}, tc.args...)...)
+		if code != exitUsage || !strings.Contains(stderr, tc.want) {
+			t.Errorf("veil eval %v: exit %d, stderr %q; want usage error naming %s", tc.args, code, stderr, tc.want)
+		}
+	}
+}

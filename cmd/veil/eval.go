@@ -8,9 +8,12 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 
 	"gocv.io/x/gocv"
 
+	"github.com/veil-gateway/veil/config"
 	"github.com/veil-gateway/veil/eval"
 	"github.com/veil-gateway/veil/models"
 	"github.com/veil-gateway/veil/pipeline"
@@ -24,14 +27,18 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer, log *
 	debugDir := fs.String("debug-dir", "", "write each redacted image here with the annotated boxes drawn (green redacted, red missed)")
 	every := fs.Int("every", 1, "evaluate every Nth image only (a quick sample)")
 	misses := fs.Bool("misses", false, "list the annotated boxes left readable")
+	counting := fs.String("counting", "", "instead of image sets: count people crossing the hand-counted line in this file (testdata/counting/vtest-line.json) and compare with it")
+	countEvery := fs.String("count-every", "1,2,3,4", "-counting: detect every Nth frame, the tracker predicting between (a list)")
+	countLive := fs.String("count-live", "3-5", "-counting: also count as a live camera does, detecting MIN-MAX frames apart (\"\": not)")
+	dataDir := fs.String("data", "", "-counting: the shared data directory the truth's clip is in (default $VEIL_DATA, else ../shared/data)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: veil eval [flags] GT.csv...\n\nRuns the redaction over annotated sets (file,x,y,w,h[,label|text,region]) and\nreports recall per face width or plate region, judged from the output pixels.")
+		fmt.Fprintln(stderr, "usage: veil eval [flags] GT.csv...\n       veil eval [flags] -counting LINE.json\n\nRuns the redaction over annotated sets (file,x,y,w,h[,label|text,region]) and\nreports recall per face width or plate region, judged from the output pixels.\nWith -counting, counts people crossing a hand-counted line at each detection\nschedule and reports the counts and the crossings found against the truth.")
 		fs.PrintDefaults()
 	}
 	if ok, code := parseFlags(fs, args, stderr); !ok {
 		return code
 	}
-	if fs.NArg() == 0 {
+	if (fs.NArg() == 0) == (*counting == "") {
 		fs.Usage()
 		return exitUsage
 	}
@@ -39,6 +46,14 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer, log *
 	if err != nil {
 		fmt.Fprintln(stderr, "veil eval:", err)
 		return exitUsage
+	}
+	if *counting != "" {
+		scheds, err := countSchedules(*countEvery, *countLive)
+		if err != nil {
+			fmt.Fprintln(stderr, "veil eval:", err)
+			return exitUsage
+		}
+		return evalCounting(ctx, *counting, *dataDir, scheds, cfg, dir, *jsonOut, stdout, stderr)
 	}
 	eng, err := pipeline.NewEngine(cfg, models.Open(dir))
 	if err != nil {
@@ -110,4 +125,82 @@ func atomicWrite(path string, fill func(io.Writer) error) error {
 		return err
 	}
 	return nil
+}
+
+// countSchedules reads -count-every (a list of N) and -count-live (MIN-MAX
+// or "").
+func countSchedules(every, live string) ([]eval.CountSchedule, error) {
+	var out []eval.CountSchedule
+	for _, f := range strings.Split(every, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		n, err := strconv.Atoi(f)
+		if err != nil || n < 1 || n > 100 {
+			return nil, fmt.Errorf("-count-every %q: want a list of 1-100", every)
+		}
+		out = append(out, eval.CountSchedule{Every: n})
+	}
+	if live = strings.TrimSpace(live); live != "" {
+		a, b, ok := strings.Cut(live, "-")
+		lo, err1 := strconv.Atoi(a)
+		hi, err2 := strconv.Atoi(b)
+		if !ok || err1 != nil || err2 != nil || lo < 1 || hi < lo || hi > 1000 {
+			return nil, fmt.Errorf("-count-live %q: want MIN-MAX frames, 1 <= MIN <= MAX <= 1000", live)
+		}
+		out = append(out, eval.CountSchedule{Every: 1, LiveMin: lo, LiveMax: hi})
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("-count-every and -count-live: no schedule to count")
+	}
+	return out, nil
+}
+
+// evalCounting is veil eval -counting: the truth's clip counted at each
+// schedule, with a camera's default counting settings (count: in
+// veil.example.yml) and the engine flags' tile reuse, as veil serve counts.
+func evalCounting(ctx context.Context, truthPath, dataDir string, scheds []eval.CountSchedule, cfg pipeline.Config, modelsDir, jsonOut string, stdout, stderr io.Writer) int {
+	gt, err := eval.ReadLineTruth(truthPath)
+	if err != nil {
+		fmt.Fprintln(stderr, "veil eval:", err)
+		return exitUsage
+	}
+	if dataDir == "" {
+		dataDir = os.Getenv("VEIL_DATA")
+	}
+	if dataDir == "" {
+		dataDir = filepath.Join("..", "shared", "data")
+	}
+	clip := filepath.Join(dataDir, filepath.FromSlash(gt.Clip))
+	if !fileExists(clip) {
+		fmt.Fprintf(stderr, "veil eval: the truth's clip %s is not there (-data names the shared data directory)\n", clip)
+		return exitUsage
+	}
+	cc, err := countConfig(config.DefaultCamera().Count, cfg.Reuse)
+	if err != nil {
+		fmt.Fprintln(stderr, "veil eval:", err)
+		return exitFail
+	}
+	rows, err := eval.Counting(ctx, gt, clip, *cc, models.Open(modelsDir), scheds)
+	if err != nil {
+		fmt.Fprintln(stderr, "veil eval:", err)
+		return exitFail
+	}
+	if err := eval.WriteCountingTable(stdout, gt, rows); err != nil {
+		return exitFail
+	}
+	if jsonOut != "" {
+		out := struct {
+			Schema string             `json:"schema"`
+			Truth  string             `json:"truth"`
+			Clip   string             `json:"clip"`
+			Line   string             `json:"line"`
+			Rows   []eval.CountingRow `json:"rows"`
+		}{"veil.eval.counting/v1", truthPath, gt.Clip, gt.Line.Name, rows}
+		if err := writeJSONFile(jsonOut, stdout, out); err != nil {
+			fmt.Fprintln(stderr, "veil eval:", err)
+			return exitFail
+		}
+	}
+	return exitOK
 }
