@@ -123,31 +123,31 @@ var Stages = []string{"decode", "queue", "count", "faces", "plates", "track", "r
 
 // Run is one clip in one mode.
 type Run struct {
-	Clip          string          `json:"clip"`
-	Mode          string          `json:"mode"`
-	Round         int             `json:"round,omitempty"` // with -rounds: which round of throughput runs
-	Width         int             `json:"width"`
-	Height        int             `json:"height"`
-	SourceFPS     float64         `json:"source_fps"`
-	Frames        int             `json:"frames"`                       // processed to an encoded sample
-	Dropped       int             `json:"frames_dropped"`               // live: replaced while the detector was busy, or late
-	Masked        int             `json:"frames_masked"`                // live: sent masked whole (fail closed)
-	DetectMs      float64         `json:"detect_ms"`                    // live: detection per detected frame, wall time, counting included (moving average)
-	Detections    int             `json:"detections,omitempty"`         // frames detection ran on (all but in stride runs; live: as many as it could)
-	DetectSkipped int             `json:"detections_skipped,omitempty"` // guard: frames the motion gate passed on the last result (nothing changed)
-	GuardedShare  float64         `json:"guard_masked_area,omitempty"`  // guard, stride: mean share of each frame the guard masked
-	Stride        int             `json:"stride,omitempty"`             // stride: detection ran on every Nth frame
-	Seconds       float64         `json:"seconds"`
-	FPS           float64         `json:"fps"`
-	CPUMsFrame    float64         `json:"cpu_ms_per_frame"` // user+system CPU of the process per processed frame
-	RSSStartMB    float64         `json:"rss_start_mb"`
-	RSSEndMB      float64         `json:"rss_end_mb"`
-	PeakRSSMB     float64         `json:"peak_rss_mb"` // of the process so far
-	Stages        map[string]Dist `json:"stages"`
-	EndToEnd      Dist            `json:"end_to_end"` // decode start to encoded sample
-	Histogram     []int           `json:"latency_histogram_10ms,omitempty"`
-	OpenCVThreads string          `json:"opencv_threads_env"` // OPENCV_FOR_THREADS_NUM ("": unset; Debian's TBB build ignores it)
-	CVThreads     int             `json:"opencv_threads"`     // threads per OpenCV parallel loop during the run (cv::getNumThreads)
+	Clip             string          `json:"clip"`
+	Mode             string          `json:"mode"`
+	Round            int             `json:"round,omitempty"` // with -rounds: which round of throughput runs
+	Width            int             `json:"width"`
+	Height           int             `json:"height"`
+	SourceFPS        float64         `json:"source_fps"`
+	Frames           int             `json:"frames"`                       // processed to an encoded sample
+	Dropped          int             `json:"frames_dropped"`               // live: replaced while the detector was busy, or late
+	Masked           int             `json:"frames_masked"`                // live: sent masked whole (fail closed)
+	DetectMs         float64         `json:"detect_ms"`                    // live: detection per detected frame, wall time, counting included (moving average)
+	Detections       int             `json:"detections,omitempty"`         // frames detection ran on (all but in stride runs; live: as many as it could)
+	DetectSkipped    int             `json:"detections_skipped,omitempty"` // guard: frames the motion gate passed on the last result (nothing changed)
+	GuardedShare     float64         `json:"guard_masked_area,omitempty"`  // guard, stride: mean share of each frame the guard masked
+	Stride           int             `json:"stride,omitempty"`             // stride: detection ran on every Nth frame
+	Seconds          float64         `json:"seconds"`
+	FPS              float64         `json:"fps"`
+	CPUMsFrame       float64         `json:"cpu_ms_per_frame"` // user+system CPU of the process per processed frame
+	RSSStartMB       float64         `json:"rss_start_mb"`
+	RSSEndMB         float64         `json:"rss_end_mb"`
+	PeakRSSMB        float64         `json:"peak_rss_mb"` // of the process so far
+	Stages           map[string]Dist `json:"stages"`
+	EndToEnd         Dist            `json:"end_to_end"` // decode start to encoded sample
+	Histogram        []int           `json:"latency_histogram_10ms,omitempty"`
+	OpenCVThreadsEnv string          `json:"opencv_threads_env"` // OPENCV_FOR_THREADS_NUM as set ("": unset)
+	OpenCVThreads    int             `json:"opencv_threads"`     // threads per OpenCV parallel loop during the run (cv::getNumThreads)
 	// Live runs: RSS and Go heap every 30 s, to tell warm-up from a leak.
 	RSSSamplesMB  []float64 `json:"rss_samples_mb,omitempty"`
 	HeapSamplesMB []float64 `json:"go_heap_samples_mb,omitempty"`
@@ -198,6 +198,7 @@ type Host struct {
 // Do runs every clip in every mode.
 func Do(ctx context.Context, o Options) (*Report, error) {
 	rep := &Report{Schema: "veil.bench/v1", Time: time.Now().UTC(), Host: host()}
+	defer cvthreads.Set(cvthreads.Get()) // each run sets its own; leave the count as found
 	rounds := max(o.Rounds, 1)
 	for _, clip := range o.Clips {
 		for round := 1; round <= rounds; round++ {
@@ -205,11 +206,7 @@ func Do(ctx context.Context, o Options) (*Report, error) {
 				if round > 1 && !repeated(mode) {
 					continue
 				}
-				threads := o.OpenCVThreads
-				if threads == 0 {
-					threads = cvthreads.Auto(mode == Guard)
-				}
-				cvthreads.Set(threads)
+				cvthreads.Set(cvthreads.Choose(o.OpenCVThreads, mode == Guard))
 				r, err := doRun(ctx, clip, mode, o, rep)
 				if err != nil {
 					return nil, fmt.Errorf("bench %s %s: %w", clip.Name, mode, err)
@@ -220,7 +217,7 @@ func Do(ctx context.Context, o Options) (*Report, error) {
 				if rounds > 1 {
 					r.Round = round
 				}
-				r.CVThreads = cvthreads.Get()
+				r.OpenCVThreads = cvthreads.Get()
 				rep.Runs = append(rep.Runs, *r)
 				if o.Progress != nil {
 					fmt.Fprintf(o.Progress, "%-10s %-11s %6.1f fps  %5d frames  p99 %7.1f ms\n", r.Clip, r.Mode, r.FPS, r.Frames, r.EndToEnd.P99)
@@ -410,7 +407,7 @@ func throughput(ctx context.Context, clip Clip, mode string, o Options) (Run, er
 	}
 	defer v.Close()
 	info := v.Info()
-	r := Run{Clip: clip.Name, Mode: mode, Width: info.Width &^ 1, Height: info.Height &^ 1, SourceFPS: info.FPS, OpenCVThreads: os.Getenv("OPENCV_FOR_THREADS_NUM")}
+	r := Run{Clip: clip.Name, Mode: mode, Width: info.Width &^ 1, Height: info.Height &^ 1, SourceFPS: info.FPS, OpenCVThreadsEnv: os.Getenv("OPENCV_FOR_THREADS_NUM")}
 	sink, err := pipeline.NewVP8Sink(r.Width, r.Height, max(1, int(math.Round(info.FPS))), o.Bitrate, 1)
 	if err != nil {
 		return r, err
@@ -686,7 +683,7 @@ func throughput(ctx context.Context, clip Clip, mode string, o Options) (Run, er
 
 // live runs the clip through a real camera, paced at its own rate.
 func live(ctx context.Context, clip Clip, mode string, o Options) (Run, error) {
-	r := Run{Clip: clip.Name, Mode: mode, OpenCVThreads: os.Getenv("OPENCV_FOR_THREADS_NUM")}
+	r := Run{Clip: clip.Name, Mode: mode, OpenCVThreadsEnv: os.Getenv("OPENCV_FOR_THREADS_NUM")}
 	ft := frameTimes{}
 	var e2e []time.Duration
 	hist := make([]int, 100)

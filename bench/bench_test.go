@@ -49,6 +49,7 @@ func engines() (eng, naive pipeline.Config) {
 func TestBenchRounds(t *testing.T) {
 	clip := shortClip(t, 20)
 	eng, naive := engines()
+	def := defaultThreads()
 	rep, err := bench.Do(context.Background(), bench.Options{
 		Clips: []bench.Clip{{Name: "short", Path: clip}}, Modes: []string{bench.PassThrough, bench.Naive, bench.Veil, bench.Stride, bench.Guard},
 		Frames: 3, Rounds: 3, WarmUp: 1, LiveFor: time.Second, Engine: eng, NaiveEng: naive, Hold: 3, Bitrate: 1000, MaxLateMs: 5000,
@@ -57,6 +58,7 @@ func TestBenchRounds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	checkThreads(t, rep, def) // round 2's runs follow round 1's guard run
 	var got []string
 	for _, r := range rep.Runs {
 		got = append(got, fmt.Sprintf("%s#%d", r.Mode, r.Round))
@@ -101,6 +103,7 @@ func TestBenchReport(t *testing.T) {
 	count := &pipeline.CountConfig{Threshold: 0.4, Passes: []detect.Pass{{}}}
 	naiveCount := &pipeline.CountConfig{Threshold: 0.4, Passes: []detect.Pass{{Zoom: 1}}}
 	var progress bytes.Buffer
+	def := defaultThreads()
 	rep, err := bench.Do(context.Background(), bench.Options{
 		Clips: []bench.Clip{{Name: "short", Path: clip}}, Modes: []string{bench.PassThrough, bench.Naive, bench.Veil, bench.Stride, bench.Live, bench.Guard, bench.Sched},
 		Frames: 4, WarmUp: 1, Stride: 2, LiveFor: 2 * time.Second, Engine: eng, NaiveEng: naive, Count: count, NaiveCount: naiveCount, Hold: 3, Bitrate: 1000, MaxLateMs: 5000,
@@ -160,11 +163,8 @@ func TestBenchReport(t *testing.T) {
 		if _, ok := r.Stages["faces"]; ok != (r.Mode != bench.PassThrough && r.Mode != bench.Guard) {
 			t.Errorf("%s: faces stage present = %v", r.Mode, ok)
 		}
-		// OpenCV's threads as veil serve would set them for the mode.
-		if want := cvthreads.Auto(r.Mode == bench.Guard); r.CVThreads < 1 || (want > 0 && r.CVThreads != want) {
-			t.Errorf("%s: ran with %d OpenCV threads, want %d (-1: OpenCV's default)", r.Mode, r.CVThreads, want)
-		}
 	}
+	checkThreads(t, rep, def)
 	// Stride 2 over frames 1-4 (frame 0 warms up): frames 2 and 4 detected,
 	// 1 and 3 redacted from them with what moved since masked.
 	if st := rep.Runs[3]; st.Mode != bench.Stride || st.Stride != 2 || st.Detections != 2 || st.Stages["faces"].N != 2 || st.Stages["track"].N != 4 ||
@@ -200,4 +200,28 @@ func TestBenchReport(t *testing.T) {
 		}
 	}
 	t.Logf("\n%s", table.String())
+}
+
+// defaultThreads puts OpenCV's thread count to its default and returns it.
+func defaultThreads() int {
+	cvthreads.Set(cvthreads.Default)
+	return cvthreads.Get()
+}
+
+// checkThreads: every run had OpenCV's threads as veil serve would set them
+// for its mode (def: OpenCV's default), and Do left them as it found them.
+func checkThreads(t *testing.T, rep *bench.Report, def int) {
+	t.Helper()
+	for _, r := range rep.Runs {
+		want := def
+		if r.Mode == bench.Guard {
+			want = cvthreads.Auto(true)
+		}
+		if r.OpenCVThreads != want {
+			t.Errorf("%s run (round %d): %d OpenCV threads, want %d", r.Mode, r.Round, r.OpenCVThreads, want)
+		}
+	}
+	if got := cvthreads.Get(); got != def {
+		t.Errorf("after the bench: %d OpenCV threads, want %d as before it", got, def)
+	}
 }

@@ -18,6 +18,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/veil-gateway/veil/count"
 	"github.com/veil-gateway/veil/detect"
 	"github.com/veil-gateway/veil/pipeline"
 	"github.com/veil-gateway/veil/redact"
@@ -637,4 +638,26 @@ func (l *CountLine) UnmarshalYAML(n *yaml.Node) error {
 func (z *CountZone) UnmarshalYAML(n *yaml.Node) error {
 	type plain CountZone
 	return decodeStrict(n, (*plain)(z))
+}
+
+// Pipeline turns a camera's count settings into counting's, with the
+// camera's tile reuse.
+func (c Count) Pipeline(reuse detect.Reuse) (*pipeline.CountConfig, error) {
+	passes, err := pipeline.ParsePasses(c.Passes)
+	if err != nil {
+		return nil, err
+	}
+	pt := func(p [2]float64) count.Point { return count.Point{X: p[0], Y: p[1]} }
+	out := &pipeline.CountConfig{Every: c.Every, Threshold: c.Threshold, Passes: passes, Reuse: reuse}
+	for _, l := range c.Lines {
+		out.Lines = append(out.Lines, count.Line{Name: l.Name, A: pt(l.A), B: pt(l.B)})
+	}
+	for _, z := range c.Zones {
+		poly := make([]count.Point, len(z.Polygon))
+		for i, p := range z.Polygon {
+			poly[i] = pt(p)
+		}
+		out.Zones = append(out.Zones, count.Zone{Name: z.Name, Polygon: poly})
+	}
+	return out, nil
 }

@@ -26,7 +26,7 @@ go test -run '^$' -bench . -benchtime 20x -benchmem ./redact ./track ./count ./d
 
 echo "== fuzzing (short)"
 go test -run '^$' -fuzz '^FuzzParseCSV$' -fuzztime 10s ./eval
-go test -run '^$' -fuzz '^FuzzParseLineTruth$' -fuzztime 10s ./eval
+CGO_ENABLED=0 go test -run '^$' -fuzz '^FuzzParse$' -fuzztime 10s ./eval/linetruth
 go test -run '^$' -fuzz '^FuzzParsePasses$' -fuzztime 10s ./pipeline
 go test -run '^$' -fuzz '^FuzzParseSums$' -fuzztime 10s ./models
 # A count, not a duration: a time-bounded run of this target once ended in
@@ -37,7 +37,7 @@ CGO_ENABLED=0 go test -run '^$' -fuzz '^FuzzOffer$' -fuzztime 10s ./transport/wh
 CGO_ENABLED=0 go test -run '^$' -fuzz '^FuzzCounter$' -fuzztime 10s ./count
 
 echo "== network side without cgo (no image library can reach it)"
-CGO_ENABLED=0 go test -count=1 ./transport/whep ./transport/media ./transport/natsbus ./count
+CGO_ENABLED=0 go test -count=1 ./transport/whep ./transport/media ./transport/natsbus ./count ./eval/linetruth
 
 # The third-party WHEP client TestServeThirdPartyWHEP plays a camera with
 # (pinned by testdata/whepclient/package-lock.json; node_modules is not

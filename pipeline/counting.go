@@ -246,10 +246,18 @@ func (c *Counting) Snapshot() CountSnapshot {
 // Close frees the detector.
 func (c *Counting) Close() error { return c.yolo.Close() }
 
+// CountedVideo is what counting a video file gave.
+type CountedVideo struct {
+	Snapshot   CountSnapshot
+	Events     []count.Event
+	Frames     int // frames read
+	Detections int // frames the detector ran on
+}
+
 // CountVideo counts a whole video file frame by frame, as fast as it
 // decodes (no pacing, no frame dropped): the reference a live camera's
 // counts are compared with.
-func CountVideo(ctx context.Context, path string, cfg CountConfig, store *models.Store) (CountSnapshot, []count.Event, error) {
+func CountVideo(ctx context.Context, path string, cfg CountConfig, store *models.Store) (CountedVideo, error) {
 	return CountVideoLive(ctx, path, cfg, store, nil)
 }
 
@@ -257,16 +265,17 @@ func CountVideo(ctx context.Context, path string, cfg CountConfig, store *models
 // only the frames detected picks (by 0-based number; nil: every frame): the
 // others never reach counting, which knows the stream's rate (SetRate) and
 // predicts through them. It measures what counting loses at a camera's
-// detection rate.
-func CountVideoLive(ctx context.Context, path string, cfg CountConfig, store *models.Store, detected func(frame int) bool) (CountSnapshot, []count.Event, error) {
+// detection rate. On an error it returns what was counted until then.
+func CountVideoLive(ctx context.Context, path string, cfg CountConfig, store *models.Store, detected func(frame int) bool) (CountedVideo, error) {
+	var out CountedVideo
 	v, err := OpenVideo(path)
 	if err != nil {
-		return CountSnapshot{}, nil, err
+		return out, err
 	}
 	defer v.Close()
 	c, err := NewCounting(cfg, store)
 	if err != nil {
-		return CountSnapshot{}, nil, err
+		return out, err
 	}
 	defer c.Close()
 	if detected != nil {
@@ -275,25 +284,31 @@ func CountVideoLive(ctx context.Context, path string, cfg CountConfig, store *mo
 	m := gocv.NewMat()
 	defer m.Close()
 	start := time.Unix(0, 0).UTC()
-	var all []count.Event
 	for i := 0; ; i++ {
 		if err := ctx.Err(); err != nil {
-			return c.Snapshot(), all, err
+			out.Snapshot = c.Snapshot()
+			return out, err
 		}
 		if err := v.Read(&m); err != nil {
+			out.Snapshot = c.Snapshot()
 			if errors.Is(err, io.EOF) {
-				return c.Snapshot(), all, nil
+				return out, nil
 			}
-			return c.Snapshot(), all, err
+			return out, err
 		}
+		out.Frames++
 		if detected != nil && !detected(i) {
 			continue
 		}
 		at := start.Add(time.Duration(float64(i) / v.Info().FPS * float64(time.Second)))
 		ev, err := c.Process(m, at)
-		if err != nil {
-			return c.Snapshot(), all, err
+		if _, ran := c.Seen(); ran {
+			out.Detections++
 		}
-		all = append(all, ev...)
+		if err != nil {
+			out.Snapshot = c.Snapshot()
+			return out, err
+		}
+		out.Events = append(out.Events, ev...)
 	}
 }

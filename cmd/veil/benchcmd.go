@@ -59,7 +59,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer, log 
 	still := fs.Bool("still", false, "measure each clip held still instead: its first frame for 30 s at 30 fps with faint sensor-like noise (a quiet scene, for guard mode's motion gate)")
 	detectFPS := fs.Float64("detect-fps", 0, "guard runs: at most this many detections a second (0: no cap)")
 	stride := fs.Int("stride", 3, "stride runs: detect every Nth frame, the frames between redacted as the guard does")
-	threads := fs.Int("opencv-threads", 0, "threads per OpenCV network run, every run (0: as veil serve chooses: all cores but one for guard runs, all for the rest)")
+	threads := fs.Int("opencv-threads", 0, "OpenCV's threads (process-wide: every OpenCV parallel loop, each network run included) in every run (0: as veil serve chooses: all cores but one for guard runs, all for the rest)")
 	reuse := fs.String("reuse", "", "tile reuse of the veil and live runs, threshold/max-age (default: the preset's; 0/0 turns it off); in schedule mode a comma-separated list to measure")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
@@ -112,7 +112,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer, log 
 	var cc, naiveCount *pipeline.CountConfig
 	if *count {
 		def := config.DemoCamera().Count
-		if cc, err = countConfig(def, eng.Reuse); err != nil {
+		if cc, err = def.Pipeline(eng.Reuse); err != nil {
 			fmt.Fprintf(stderr, "veil bench: %v\n", err)
 			return exitFail
 		}
@@ -170,15 +170,19 @@ type multiFlag []string
 func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
 func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 
+// sharedDataDir is where the shared test data is: $VEIL_DATA, else
+// ../shared/data (beside the checkout).
+func sharedDataDir() string {
+	if p := os.Getenv("VEIL_DATA"); p != "" {
+		return p
+	}
+	return filepath.Join("..", "shared", "data")
+}
+
 // defaultBenchClip is the shared data's vtest.avi, else Debian's.
 func defaultBenchClip() string {
-	for _, p := range []string{os.Getenv("VEIL_DATA"), "../shared/data"} {
-		if p == "" {
-			continue
-		}
-		if c := filepath.Join(p, "video", "vtest.avi"); fileExists(c) {
-			return c
-		}
+	if c := filepath.Join(sharedDataDir(), "video", "vtest.avi"); fileExists(c) {
+		return c
 	}
 	return pipeline.DemoClip
 }

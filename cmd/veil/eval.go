@@ -15,6 +15,7 @@ import (
 
 	"github.com/veil-gateway/veil/config"
 	"github.com/veil-gateway/veil/eval"
+	"github.com/veil-gateway/veil/eval/linetruth"
 	"github.com/veil-gateway/veil/models"
 	"github.com/veil-gateway/veil/pipeline"
 	"github.com/veil-gateway/veil/redact"
@@ -53,7 +54,7 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer, log *
 			fmt.Fprintln(stderr, "veil eval:", err)
 			return exitUsage
 		}
-		return evalCounting(ctx, *counting, *dataDir, scheds, cfg, dir, *jsonOut, stdout, stderr)
+		return evalCounting(ctx, *counting, *dataDir, scheds, dir, *jsonOut, stdout, stderr)
 	}
 	eng, err := pipeline.NewEngine(cfg, models.Open(dir))
 	if err != nil {
@@ -157,26 +158,24 @@ func countSchedules(every, live string) ([]eval.CountSchedule, error) {
 }
 
 // evalCounting is veil eval -counting: the truth's clip counted at each
-// schedule, with a camera's default counting settings (count: in
-// veil.example.yml) and the engine flags' tile reuse, as veil serve counts.
-func evalCounting(ctx context.Context, truthPath, dataDir string, scheds []eval.CountSchedule, cfg pipeline.Config, modelsDir, jsonOut string, stdout, stderr io.Writer) int {
-	gt, err := eval.ReadLineTruth(truthPath)
+// schedule with a default camera's counting settings and tile reuse, as
+// veil serve counts (count: and detect: in veil.example.yml).
+func evalCounting(ctx context.Context, truthPath, dataDir string, scheds []eval.CountSchedule, modelsDir, jsonOut string, stdout, stderr io.Writer) int {
+	gt, err := linetruth.Read(truthPath)
 	if err != nil {
 		fmt.Fprintln(stderr, "veil eval:", err)
 		return exitUsage
 	}
 	if dataDir == "" {
-		dataDir = os.Getenv("VEIL_DATA")
-	}
-	if dataDir == "" {
-		dataDir = filepath.Join("..", "shared", "data")
+		dataDir = sharedDataDir()
 	}
 	clip := filepath.Join(dataDir, filepath.FromSlash(gt.Clip))
 	if !fileExists(clip) {
 		fmt.Fprintf(stderr, "veil eval: the truth's clip %s is not there (-data names the shared data directory)\n", clip)
 		return exitUsage
 	}
-	cc, err := countConfig(config.DefaultCamera().Count, cfg.Reuse)
+	cam := config.DefaultCamera()
+	cc, err := cam.Count.Pipeline(cam.Detect.Config.Reuse)
 	if err != nil {
 		fmt.Fprintln(stderr, "veil eval:", err)
 		return exitFail
@@ -187,6 +186,7 @@ func evalCounting(ctx context.Context, truthPath, dataDir string, scheds []eval.
 		return exitFail
 	}
 	if err := eval.WriteCountingTable(stdout, gt, rows); err != nil {
+		fmt.Fprintln(stderr, "veil eval:", err)
 		return exitFail
 	}
 	if jsonOut != "" {

@@ -15,7 +15,6 @@ import (
 
 	"github.com/veil-gateway/veil/config"
 	"github.com/veil-gateway/veil/count"
-	"github.com/veil-gateway/veil/detect"
 	"github.com/veil-gateway/veil/internal/cvthreads"
 	"github.com/veil-gateway/veil/models"
 	"github.com/veil-gateway/veil/pipeline"
@@ -87,27 +86,6 @@ type gateway struct {
 	ln      net.Listener
 }
 
-// countConfig turns a camera's count settings into the pipeline's.
-func countConfig(c config.Count, reuse detect.Reuse) (*pipeline.CountConfig, error) {
-	passes, err := pipeline.ParsePasses(c.Passes)
-	if err != nil {
-		return nil, err
-	}
-	pt := func(p [2]float64) count.Point { return count.Point{X: p[0], Y: p[1]} }
-	out := &pipeline.CountConfig{Every: c.Every, Threshold: c.Threshold, Passes: passes, Reuse: reuse}
-	for _, l := range c.Lines {
-		out.Lines = append(out.Lines, count.Line{Name: l.Name, A: pt(l.A), B: pt(l.B)})
-	}
-	for _, z := range c.Zones {
-		poly := make([]count.Point, len(z.Polygon))
-		for i, p := range z.Polygon {
-			poly[i] = pt(p)
-		}
-		out.Zones = append(out.Zones, count.Zone{Name: z.Name, Polygon: poly})
-	}
-	return out, nil
-}
-
 // eventSink publishes one camera's crossings (never blocks: the outbox
 // queues).
 type eventSink struct {
@@ -132,11 +110,7 @@ func newGateway(cfg config.Config, log *slog.Logger) (*gateway, error) {
 	if os.Getenv("OPENCV_FFMPEG_CAPTURE_OPTIONS") == "" {
 		os.Setenv("OPENCV_FFMPEG_CAPTURE_OPTIONS", pipeline.CaptureEnv) // before any capture opens
 	}
-	threads := cfg.OpenCVThreads
-	if threads == 0 {
-		threads = cvthreads.Auto(cfg.AllGuard())
-	}
-	cvthreads.Set(threads) // before any network runs
+	cvthreads.Set(cvthreads.Choose(cfg.OpenCVThreads, cfg.AllGuard())) // before any network runs
 	log.Info("opencv", "threads", cvthreads.Get(), "all_guard", cfg.AllGuard())
 	g := &gateway{cfg: cfg, log: log}
 	ok := false
@@ -167,7 +141,7 @@ func newGateway(cfg config.Config, log *slog.Logger) (*gateway, error) {
 			MaxLatency: cc.MaxLatency, Hold: cc.Hold, Guard: cc.Mode == config.ModeGuard, DetectFPS: cc.DetectFPS, GuardRecheck: cc.GuardRecheck,
 		}
 		if cc.Count.Enabled {
-			if pc.Count, err = countConfig(cc.Count, cc.Detect.Config.Reuse); err != nil {
+			if pc.Count, err = cc.Count.Pipeline(cc.Detect.Config.Reuse); err != nil {
 				return nil, fmt.Errorf("camera %s: %w", cc.Name, err)
 			}
 			pc.Events = eventSink{g, cc.Name}

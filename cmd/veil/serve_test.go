@@ -21,6 +21,7 @@ import (
 
 	"github.com/veil-gateway/veil/config"
 	"github.com/veil-gateway/veil/internal/browsertest"
+	"github.com/veil-gateway/veil/internal/cvthreads"
 	"github.com/veil-gateway/veil/internal/testclip"
 	"github.com/veil-gateway/veil/internal/testenv"
 )
@@ -393,4 +394,38 @@ func artifactDir(t *testing.T) string {
 		}
 	}
 	return t.TempDir()
+}
+
+// veil serve sets OpenCV's threads before any network runs: every core but
+// one when every camera is in guard mode, OpenCV's default otherwise,
+// opencv_threads when it is set.
+func TestServeOpenCVThreads(t *testing.T) {
+	cvthreads.Set(cvthreads.Default)
+	def := cvthreads.Get()
+	defer cvthreads.Set(cvthreads.Default)
+	for _, tc := range []struct {
+		mode       string
+		configured int
+		want       int
+	}{
+		{config.ModeSync, 0, def},
+		{config.ModeGuard, 0, cvthreads.Auto(true)},
+		{config.ModeSync, 1, 1},
+		{config.ModeGuard, 3, 3},
+	} {
+		c := camera("t", "demo")
+		c.Mode = tc.mode
+		cfg := testConfig(t, c)
+		cfg.OpenCVThreads = tc.configured
+		cvthreads.Set(7) // what a previous gateway might have left
+		g, err := newGateway(cfg, slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := cvthreads.Get()
+		g.close()
+		if got != tc.want {
+			t.Errorf("mode %s, opencv_threads %d: %d threads, want %d", tc.mode, tc.configured, got, tc.want)
+		}
+	}
 }

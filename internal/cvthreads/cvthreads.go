@@ -1,8 +1,7 @@
 // Package cvthreads sets how many threads OpenCV's own parallel loops use,
 // and so how many threads each DNN forward pass (and each resize, colour
-// conversion) spreads over. It is OpenCV's process-wide setting; Debian's
-// TBB build ignores OPENCV_FOR_THREADS_NUM, so it is set through
-// cv::setNumThreads here.
+// conversion) spreads over. It is OpenCV's process-wide setting, set through
+// cv::setNumThreads: Debian's TBB build ignores OPENCV_FOR_THREADS_NUM.
 package cvthreads
 
 /*
@@ -31,18 +30,22 @@ func Get() int { return int(C.veil_cv_get_threads()) }
 
 // Auto is the count Veil picks when not told. In guard mode the detectors
 // run one network at a time beside the frame path, which needs about a core
-// for decoding, redacting and encoding; a network spread over every core
-// makes the two wait on each other, and waiting threads spin. So guard mode
-// leaves the frame path one core and gives the network the rest. Measured
-// on two cores (bench/README.md), 720p30 guard on vtest, 20 s, three runs
-// each: 58.0-58.7 ms of CPU a frame with OpenCV's default (two threads),
-// 47.3-48.6 ms with one, with as many detections (14-18 against 17-18) and
-// about the same share of each frame masked (26-28 % against 26-27 %). The
-// synchronous path runs its detectors side by side, which already keeps the
-// cores busy; one thread there showed no clear gain, so it keeps the default.
+// to decode, redact and encode; a network spread over every core makes the
+// two wait on each other. So guard mode leaves the frame path one core and
+// gives the networks the rest (measured on two cores: bench/README.md). The
+// synchronous path runs its detectors side by side, which keeps the cores
+// busy already; it keeps OpenCV's default.
 func Auto(allGuard bool) int {
 	if allGuard {
 		return max(1, runtime.NumCPU()-1)
 	}
 	return Default
+}
+
+// Choose is configured when it is set (> 0), else Auto(allGuard).
+func Choose(configured int, allGuard bool) int {
+	if configured > 0 {
+		return configured
+	}
+	return Auto(allGuard)
 }

@@ -8,19 +8,42 @@ import (
 )
 
 func TestSet(t *testing.T) {
+	cvthreads.Set(cvthreads.Default)
+	def := cvthreads.Get()
 	defer cvthreads.Set(cvthreads.Default)
+	if def < 1 {
+		t.Fatalf("OpenCV's default: %d threads", def)
+	}
 	cvthreads.Set(1)
 	if got := cvthreads.Get(); got != 1 {
 		t.Fatalf("after Set(1): %d threads", got)
 	}
-	cvthreads.Set(0)
-	if got := cvthreads.Get(); got < 1 || got > max(runtime.NumCPU(), 1)*2 {
-		t.Fatalf("after Set(0) (the default): %d threads, want OpenCV's own count", got)
+	if runtime.NumCPU() > 1 {
+		cvthreads.Set(2)
+		if got := cvthreads.Get(); got != 2 {
+			t.Fatalf("after Set(2): %d threads", got)
+		}
 	}
-	if got, want := cvthreads.Auto(true), max(1, runtime.NumCPU()-1); got != want {
-		t.Errorf("Auto(all guard) = %d, want %d (a core left to the frame path)", got, want)
+	cvthreads.Set(0) // back to the default
+	if got := cvthreads.Get(); got != def {
+		t.Fatalf("after Set(0): %d threads, want OpenCV's default %d", got, def)
 	}
-	if got := cvthreads.Auto(false); got != cvthreads.Default {
-		t.Errorf("Auto(not all guard) = %d, want the default", got)
+}
+
+func TestChoose(t *testing.T) {
+	guard := max(1, runtime.NumCPU()-1)
+	for _, tc := range []struct {
+		configured int
+		allGuard   bool
+		want       int
+	}{
+		{0, true, guard}, // a core left to the frame path
+		{0, false, cvthreads.Default},
+		{3, true, 3},
+		{3, false, 3},
+	} {
+		if got := cvthreads.Choose(tc.configured, tc.allGuard); got != tc.want {
+			t.Errorf("Choose(%d, %v) = %d, want %d", tc.configured, tc.allGuard, got, tc.want)
+		}
 	}
 }

@@ -4,7 +4,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/veil-gateway/veil/eval"
+	"github.com/veil-gateway/veil/eval/linetruth"
 )
 
 // LineTruthFile is the hand-counted line of vtest.avi (see its README).
@@ -13,9 +13,9 @@ func LineTruthFile(tb testing.TB) string {
 }
 
 // ReadLineTruth reads the hand-counted line of vtest.avi.
-func ReadLineTruth(tb testing.TB) eval.LineTruth {
+func ReadLineTruth(tb testing.TB) linetruth.Truth {
 	tb.Helper()
-	gt, err := eval.ReadLineTruth(LineTruthFile(tb))
+	gt, err := linetruth.Read(LineTruthFile(tb))
 	if err != nil {
 		tb.Fatal(err)
 	}
