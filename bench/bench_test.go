@@ -49,7 +49,7 @@ func engines() (eng, naive pipeline.Config) {
 func TestBenchRounds(t *testing.T) {
 	clip := shortClip(t, 20)
 	eng, naive := engines()
-	def := defaultThreads()
+	def, before := defaultThreads()
 	rep, err := bench.Do(context.Background(), bench.Options{
 		Clips: []bench.Clip{{Name: "short", Path: clip}}, Modes: []string{bench.PassThrough, bench.Naive, bench.Veil, bench.Stride, bench.Guard},
 		Frames: 3, Rounds: 3, WarmUp: 1, LiveFor: time.Second, Engine: eng, NaiveEng: naive, Hold: 3, Bitrate: 1000, MaxLateMs: 5000,
@@ -58,7 +58,7 @@ func TestBenchRounds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkThreads(t, rep, def) // round 2's runs follow round 1's guard run
+	checkThreads(t, rep, def, before) // round 2's runs follow round 1's guard run
 	var got []string
 	for _, r := range rep.Runs {
 		got = append(got, fmt.Sprintf("%s#%d", r.Mode, r.Round))
@@ -103,7 +103,7 @@ func TestBenchReport(t *testing.T) {
 	count := &pipeline.CountConfig{Threshold: 0.4, Passes: []detect.Pass{{}}}
 	naiveCount := &pipeline.CountConfig{Threshold: 0.4, Passes: []detect.Pass{{Zoom: 1}}}
 	var progress bytes.Buffer
-	def := defaultThreads()
+	def, before := defaultThreads()
 	rep, err := bench.Do(context.Background(), bench.Options{
 		Clips: []bench.Clip{{Name: "short", Path: clip}}, Modes: []string{bench.PassThrough, bench.Naive, bench.Veil, bench.Stride, bench.Live, bench.Guard, bench.Sched},
 		Frames: 4, WarmUp: 1, Stride: 2, LiveFor: 2 * time.Second, Engine: eng, NaiveEng: naive, Count: count, NaiveCount: naiveCount, Hold: 3, Bitrate: 1000, MaxLateMs: 5000,
@@ -164,7 +164,7 @@ func TestBenchReport(t *testing.T) {
 			t.Errorf("%s: faces stage present = %v", r.Mode, ok)
 		}
 	}
-	checkThreads(t, rep, def)
+	checkThreads(t, rep, def, before)
 	// Stride 2 over frames 1-4 (frame 0 warms up): frames 2 and 4 detected,
 	// 1 and 3 redacted from them with what moved since masked.
 	if st := rep.Runs[3]; st.Mode != bench.Stride || st.Stride != 2 || st.Detections != 2 || st.Stages["faces"].N != 2 || st.Stages["track"].N != 4 ||
@@ -202,16 +202,23 @@ func TestBenchReport(t *testing.T) {
 	t.Logf("\n%s", table.String())
 }
 
-// defaultThreads puts OpenCV's thread count to its default and returns it.
-func defaultThreads() int {
+// defaultThreads returns OpenCV's default thread count, and sets a count
+// that is neither it nor guard mode's, as a caller might have, for Do to
+// leave as it found it.
+func defaultThreads() (def, before int) {
 	cvthreads.Set(cvthreads.Default)
-	return cvthreads.Get()
+	def = cvthreads.Get()
+	before = def + 5
+	cvthreads.Set(before)
+	return def, before
 }
 
 // checkThreads: every run had OpenCV's threads as veil serve would set them
-// for its mode (def: OpenCV's default), and Do left them as it found them.
-func checkThreads(t *testing.T, rep *bench.Report, def int) {
+// for its mode (def: OpenCV's default), and Do left them as it found them
+// (before).
+func checkThreads(t *testing.T, rep *bench.Report, def, before int) {
 	t.Helper()
+	defer cvthreads.Set(cvthreads.Default)
 	for _, r := range rep.Runs {
 		want := def
 		if r.Mode == bench.Guard {
@@ -221,7 +228,7 @@ func checkThreads(t *testing.T, rep *bench.Report, def int) {
 			t.Errorf("%s run (round %d): %d OpenCV threads, want %d", r.Mode, r.Round, r.OpenCVThreads, want)
 		}
 	}
-	if got := cvthreads.Get(); got != def {
-		t.Errorf("after the bench: %d OpenCV threads, want %d as before it", got, def)
+	if got := cvthreads.Get(); got != before {
+		t.Errorf("after the bench: %d OpenCV threads, want %d as before it", got, before)
 	}
 }

@@ -93,7 +93,9 @@ func Counting(ctx context.Context, gt linetruth.Truth, clip string, cfg pipeline
 	}
 	info := v.Info()
 	v.Close()
-	if info.Width != int(gt.Width) || info.Height != int(gt.Height) || math.Abs(info.FPS-gt.FPS) > 0.01*gt.FPS {
+	// Frames are stamped at the clip's rate and read back at the truth's:
+	// the two must agree to half a frame over the whole clip.
+	if info.Width != int(gt.Width) || info.Height != int(gt.Height) || math.Abs(info.FPS-gt.FPS)*float64(gt.Frames)/gt.FPS >= 0.5 {
 		return nil, fmt.Errorf("counting: %s is %dx%d at %v fps, the truth is for %vx%v at %v fps", clip, info.Width, info.Height, info.FPS, gt.Width, gt.Height, gt.FPS)
 	}
 	cfg.Lines = []count.Line{gt.CountLine()}

@@ -67,7 +67,7 @@ func TestCountingAccuracy(t *testing.T) {
 			if d := abs(r.Out - gt.Counts.Out); d > tt.off {
 				t.Errorf("out: %d, truth %d", r.Out, gt.Counts.Out)
 			}
-			if r.Recall < tt.recall {
+			if r.Recall < tt.recall || r.Found > r.Counted {
 				t.Errorf("%d of %d true crossings found (%.2f) from %d counted", r.Found, r.Crossings, r.Recall, r.Counted)
 			}
 		})

@@ -61,6 +61,8 @@ func startGateway(t *testing.T, cfg config.Config) (*gateway, string) {
 func runGateway(t *testing.T, cfg config.Config) (*gateway, string, func()) {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	threads := cvthreads.Get()
+	t.Cleanup(func() { cvthreads.Set(threads) }) // newGateway sets OpenCV's threads for the whole process
 	g, err := newGateway(cfg, log)
 	if err != nil {
 		t.Fatal(err)

@@ -3,6 +3,7 @@ package linetruth_test
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -28,7 +29,7 @@ func TestParse(t *testing.T) {
 	}
 	s := string(good)
 	for _, tc := range []struct{ name, old, new, want string }{
-		{"not json", "{", "[", "line truth"},
+		{"not json", "{", "[", "invalid character"},
 		{"no clip", `"clip": "video/vtest.avi"`, `"clip": ""`, "clip"},
 		{"clip outside the data", `"clip": "video/vtest.avi"`, `"clip": "../../etc/passwd"`, "inside the data"},
 		{"absolute clip", `"clip": "video/vtest.avi"`, `"clip": "/etc/passwd"`, "inside the data"},
@@ -36,8 +37,8 @@ func TestParse(t *testing.T) {
 		{"fractional height", `"height": 576`, `"height": 576.5`, "frame size"},
 		{"no fps", `"fps": 10`, `"fps": 0`, "fps"},
 		{"no frames", `"frames": 795`, `"frames": 0`, "frames"},
-		{"line outside", `"a": [350, 390]`, `"a": [350, 900]`, "line"},
-		{"line of one point", `"a": [350, 390]`, `"a": [350, 180]`, "line"},
+		{"line outside", `"a": [350, 390]`, `"a": [350, 900]`, "not two points"},
+		{"line of one point", `"a": [350, 390]`, `"a": [350, 180]`, "not two points"},
 		{"crossing past the end", `{"frame": 13,`, `{"frame": 795,`, "frame 795"},
 		{"negative frame", `{"frame": 13,`, `{"frame": -1,`, "frame -1"},
 		{"bad direction", `"direction": "in"`, `"direction": "up"`, `"up"`},
@@ -56,8 +57,18 @@ func TestParse(t *testing.T) {
 	if _, err := linetruth.Parse([]byte(`{"clip":"c","width":10,"height":10,"fps":1,"frames":5,"line":{"a":[1,1],"b":[2,2]}}`)); err == nil || !strings.Contains(err.Error(), "no crossings") {
 		t.Errorf("no crossings: %v", err)
 	}
-	if _, err := linetruth.Parse([]byte(strings.Repeat(" ", linetruth.MaxFile+1))); err == nil {
-		t.Error("an oversized file: no error")
+	// A valid truth padded past the cap: refused for its size, by Parse
+	// and by Read.
+	big := append(slices.Clone(good), strings.Repeat(" ", linetruth.MaxFile)...)
+	if _, err := linetruth.Parse(big); err == nil || !strings.Contains(err.Error(), "more than") {
+		t.Errorf("an oversized truth: %v", err)
+	}
+	path := filepath.Join(t.TempDir(), "big.json")
+	if err := os.WriteFile(path, big, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := linetruth.Read(path); err == nil || !strings.Contains(err.Error(), "more than") {
+		t.Errorf("reading an oversized truth: %v", err)
 	}
 	if _, err := linetruth.Read(filepath.Join(t.TempDir(), "none.json")); err == nil {
 		t.Error("missing file: no error")
