@@ -87,9 +87,8 @@ type Options struct {
 	DetectFPS float64
 	// Stride: the stride run detects every Stride-th frame (0: 3).
 	Stride int
-	// OpenCVThreads: threads per OpenCV parallel loop in every run (0: as
-	// veil serve chooses, cvthreads.Auto: every core but one for guard
-	// runs, OpenCV's default for the rest).
+	// OpenCVThreads: threads per OpenCV parallel loop in every run (0:
+	// OpenCV's default, as veil serve without opencv_threads).
 	OpenCVThreads int
 }
 
@@ -206,7 +205,7 @@ func Do(ctx context.Context, o Options) (*Report, error) {
 				if round > 1 && !repeated(mode) {
 					continue
 				}
-				cvthreads.Set(cvthreads.Choose(o.OpenCVThreads, mode == Guard))
+				cvthreads.Set(o.OpenCVThreads)
 				r, err := doRun(ctx, clip, mode, o, rep)
 				if err != nil {
 					return nil, fmt.Errorf("bench %s %s: %w", clip.Name, mode, err)

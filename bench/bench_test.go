@@ -58,7 +58,7 @@ func TestBenchRounds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkThreads(t, rep, def, before) // round 2's runs follow round 1's guard run
+	checkThreads(t, rep, def, before)
 	var got []string
 	for _, r := range rep.Runs {
 		got = append(got, fmt.Sprintf("%s#%d", r.Mode, r.Round))
@@ -202,9 +202,8 @@ func TestBenchReport(t *testing.T) {
 	t.Logf("\n%s", table.String())
 }
 
-// defaultThreads returns OpenCV's default thread count, and sets a count
-// that is neither it nor guard mode's, as a caller might have, for Do to
-// leave as it found it.
+// defaultThreads returns OpenCV's default thread count, and sets another,
+// as a caller might have, for each run to replace and Do to restore.
 func defaultThreads() (def, before int) {
 	cvthreads.Set(cvthreads.Default)
 	def = cvthreads.Get()
@@ -213,19 +212,14 @@ func defaultThreads() (def, before int) {
 	return def, before
 }
 
-// checkThreads: every run had OpenCV's threads as veil serve would set them
-// for its mode (def: OpenCV's default), and Do left them as it found them
-// (before).
+// checkThreads: every run had OpenCV's default threads (def), as veil serve
+// without opencv_threads, and Do left them as it found them (before).
 func checkThreads(t *testing.T, rep *bench.Report, def, before int) {
 	t.Helper()
 	defer cvthreads.Set(cvthreads.Default)
 	for _, r := range rep.Runs {
-		want := def
-		if r.Mode == bench.Guard {
-			want = cvthreads.Auto(true)
-		}
-		if r.OpenCVThreads != want {
-			t.Errorf("%s run (round %d): %d OpenCV threads, want %d", r.Mode, r.Round, r.OpenCVThreads, want)
+		if r.OpenCVThreads != def {
+			t.Errorf("%s run (round %d): %d OpenCV threads, want %d", r.Mode, r.Round, r.OpenCVThreads, def)
 		}
 	}
 	if got := cvthreads.Get(); got != before {

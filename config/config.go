@@ -29,8 +29,9 @@ type Config struct {
 	LogLevel string `yaml:"log_level"` // debug, info, warn, error
 	Models   string `yaml:"models"`    // models directory ("": $VEIL_MODELS or ./models)
 	// OpenCVThreads: threads each OpenCV parallel loop (each network's
-	// forward pass) spreads over; 0 lets Veil choose (cvthreads.Auto: every
-	// core but one when every camera is in guard mode, else OpenCV's default).
+	// forward pass) spreads over, process-wide; 0: OpenCV's default (every
+	// core). Fewer threads make each detection slower, so a guard-mode
+	// camera detects less often for less CPU (bench/README.md).
 	OpenCVThreads int     `yaml:"opencv_threads"`
 	HTTP          HTTP    `yaml:"http"`
 	NATS          NATS    `yaml:"nats"`
@@ -483,16 +484,6 @@ func findCamera(cs []Camera, envName string) int {
 
 var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
 
-// AllGuard reports whether every camera runs in guard mode.
-func (c Config) AllGuard() bool {
-	for _, cam := range c.Cameras {
-		if cam.Mode != ModeGuard {
-			return false
-		}
-	}
-	return len(c.Cameras) > 0
-}
-
 // Validate names the first bad field.
 func (c Config) Validate() error {
 	switch c.LogLevel {
@@ -501,7 +492,7 @@ func (c Config) Validate() error {
 		return fmt.Errorf("log_level %q: want debug, info, warn or error", c.LogLevel)
 	}
 	if c.OpenCVThreads < 0 || c.OpenCVThreads > 64 {
-		return fmt.Errorf("opencv_threads %d: want 0 (Veil chooses) to 64", c.OpenCVThreads)
+		return fmt.Errorf("opencv_threads %d: want 0 (OpenCV's default) to 64", c.OpenCVThreads)
 	}
 	if err := validHostPort("http.listen", c.HTTP.Listen, 0); err != nil {
 		return err

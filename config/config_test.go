@@ -182,20 +182,3 @@ func FuzzParse(f *testing.F) {
 		_ = c.Validate() // must not panic, whatever the file says
 	})
 }
-
-// AllGuard decides veil serve's OpenCV thread count.
-func TestAllGuard(t *testing.T) {
-	c := Default()
-	if !c.AllGuard() {
-		t.Errorf("default (the demo camera in guard mode): AllGuard false")
-	}
-	sync := DemoCamera()
-	sync.Name, sync.Mode = "sync", ModeSync
-	c.Cameras = append(c.Cameras, sync)
-	if c.AllGuard() {
-		t.Errorf("with a synchronous camera: AllGuard true")
-	}
-	if (Config{}).AllGuard() {
-		t.Errorf("no cameras: AllGuard true")
-	}
-}

@@ -59,7 +59,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer, log 
 	still := fs.Bool("still", false, "measure each clip held still instead: its first frame for 30 s at 30 fps with faint sensor-like noise (a quiet scene, for guard mode's motion gate)")
 	detectFPS := fs.Float64("detect-fps", 0, "guard runs: at most this many detections a second (0: no cap)")
 	stride := fs.Int("stride", 3, "stride runs: detect every Nth frame, the frames between redacted as the guard does")
-	threads := fs.Int("opencv-threads", 0, "OpenCV's threads (process-wide: every OpenCV parallel loop, each network run included) in every run (0: as veil serve chooses: all cores but one for guard runs, all for the rest)")
+	threads := fs.Int("opencv-threads", 0, "OpenCV's threads (process-wide: every OpenCV parallel loop, each network run included) in every run (0: OpenCV's default, every core)")
 	reuse := fs.String("reuse", "", "tile reuse of the veil and live runs, threshold/max-age (default: the preset's; 0/0 turns it off); in schedule mode a comma-separated list to measure")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage

@@ -110,8 +110,8 @@ func newGateway(cfg config.Config, log *slog.Logger) (*gateway, error) {
 	if os.Getenv("OPENCV_FFMPEG_CAPTURE_OPTIONS") == "" {
 		os.Setenv("OPENCV_FFMPEG_CAPTURE_OPTIONS", pipeline.CaptureEnv) // before any capture opens
 	}
-	cvthreads.Set(cvthreads.Choose(cfg.OpenCVThreads, cfg.AllGuard())) // before any network runs
-	log.Info("opencv", "threads", cvthreads.Get(), "all_guard", cfg.AllGuard())
+	cvthreads.Set(cfg.OpenCVThreads) // before any network runs (0: OpenCV's default)
+	log.Info("opencv", "threads", cvthreads.Get())
 	g := &gateway{cfg: cfg, log: log}
 	ok := false
 	defer func() {

@@ -11,8 +11,6 @@ package cvthreads
 */
 import "C"
 
-import "runtime"
-
 // Default asks for OpenCV's own choice: every core.
 const Default = -1
 
@@ -27,25 +25,3 @@ func Set(n int) {
 
 // Get reports how many threads OpenCV's parallel loops use.
 func Get() int { return int(C.veil_cv_get_threads()) }
-
-// Auto is the count Veil picks when not told. In guard mode the detectors
-// run one network at a time beside the frame path, which needs about a core
-// to decode, redact and encode; a network spread over every core makes the
-// two wait on each other. So guard mode leaves the frame path one core and
-// gives the networks the rest (measured on two cores: bench/README.md). The
-// synchronous path runs its detectors side by side, which keeps the cores
-// busy already; it keeps OpenCV's default.
-func Auto(allGuard bool) int {
-	if allGuard {
-		return max(1, runtime.NumCPU()-1)
-	}
-	return Default
-}
-
-// Choose is configured when it is set (> 0), else Auto(allGuard).
-func Choose(configured int, allGuard bool) int {
-	if configured > 0 {
-		return configured
-	}
-	return Auto(allGuard)
-}

@@ -29,21 +29,3 @@ func TestSet(t *testing.T) {
 		t.Fatalf("after Set(0): %d threads, want OpenCV's default %d", got, def)
 	}
 }
-
-func TestChoose(t *testing.T) {
-	guard := max(1, runtime.NumCPU()-1)
-	for _, tc := range []struct {
-		configured int
-		allGuard   bool
-		want       int
-	}{
-		{0, true, guard}, // a core left to the frame path
-		{0, false, cvthreads.Default},
-		{3, true, 3},
-		{3, false, 3},
-	} {
-		if got := cvthreads.Choose(tc.configured, tc.allGuard); got != tc.want {
-			t.Errorf("Choose(%d, %v) = %d, want %d", tc.configured, tc.allGuard, got, tc.want)
-		}
-	}
-}
