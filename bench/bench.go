@@ -446,7 +446,7 @@ func throughput(ctx context.Context, clip Clip, mode string, o Options) (Run, er
 			// ones (frame kN, as Stride's) and the tracker predicts
 			// between: "every Nth with tracking between". Its cost in
 			// counting accuracy is measured against vtest.avi's hand
-			// count (pipeline's TestCountingAccuracy, bench/README.md).
+			// count (veil eval -counting, eval's TestCountingAccuracy).
 			c.Every = r.Stride
 		}
 		if counting, err = pipeline.NewCounting(c, o.Store); err != nil {

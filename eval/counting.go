@@ -133,12 +133,7 @@ func Counting(ctx context.Context, gt linetruth.Truth, clip string, cfg pipeline
 				r.In, r.Out = int(p.In), int(p.Out)
 			}
 		}
-		for _, e := range got.Events {
-			if e.Class == linetruth.Person && e.Line == gt.Line.Name {
-				r.Counted++
-			}
-		}
-		r.Found = gt.Match(got.Events, got.Snapshot.Since)
+		r.Found, r.Counted = gt.Match(got.Events, got.Snapshot.Since)
 		r.Recall = float64(r.Found) / float64(r.Crossings)
 		rows = append(rows, r)
 	}

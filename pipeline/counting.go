@@ -266,8 +266,7 @@ func CountVideo(ctx context.Context, path string, cfg CountConfig, store *models
 // others never reach counting, which knows the stream's rate (SetRate) and
 // predicts through them. It measures what counting loses at a camera's
 // detection rate. On an error it returns what was counted until then.
-func CountVideoLive(ctx context.Context, path string, cfg CountConfig, store *models.Store, detected func(frame int) bool) (CountedVideo, error) {
-	var out CountedVideo
+func CountVideoLive(ctx context.Context, path string, cfg CountConfig, store *models.Store, detected func(frame int) bool) (out CountedVideo, err error) {
 	v, err := OpenVideo(path)
 	if err != nil {
 		return out, err
@@ -278,6 +277,7 @@ func CountVideoLive(ctx context.Context, path string, cfg CountConfig, store *mo
 		return out, err
 	}
 	defer c.Close()
+	defer func() { out.Snapshot = c.Snapshot() }() // whatever ends the loop
 	if detected != nil {
 		c.SetRate(v.Info().FPS)
 	}
@@ -286,11 +286,9 @@ func CountVideoLive(ctx context.Context, path string, cfg CountConfig, store *mo
 	start := time.Unix(0, 0).UTC()
 	for i := 0; ; i++ {
 		if err := ctx.Err(); err != nil {
-			out.Snapshot = c.Snapshot()
 			return out, err
 		}
 		if err := v.Read(&m); err != nil {
-			out.Snapshot = c.Snapshot()
 			if errors.Is(err, io.EOF) {
 				return out, nil
 			}
@@ -306,7 +304,6 @@ func CountVideoLive(ctx context.Context, path string, cfg CountConfig, store *mo
 			out.Detections++
 		}
 		if err != nil {
-			out.Snapshot = c.Snapshot()
 			return out, err
 		}
 		out.Events = append(out.Events, ev...)

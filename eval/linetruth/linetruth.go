@@ -126,25 +126,26 @@ const Person = "person"
 
 // Match pairs each counted person crossing on the truth's line, in time
 // order, with the earliest unpaired true crossing of the same direction
-// within Within, and returns how many true crossings were paired. since is
-// the time of the clip's frame 0.
-func (gt Truth) Match(events []count.Event, since time.Time) int {
+// within Within. It returns how many true crossings were paired (found) and
+// how many person crossings on the line were counted; other classes and
+// lines are not looked at. since is the time of the clip's frame 0.
+func (gt Truth) Match(events []count.Event, since time.Time) (found, counted int) {
 	within := int(math.Round(Within.Seconds() * gt.FPS))
 	used := make([]bool, len(gt.Crossings))
-	n := 0
 	for _, e := range events {
 		if e.Class != Person || e.Line != gt.Line.Name {
 			continue
 		}
+		counted++
 		frame := int(math.Round(e.Time.Sub(since).Seconds() * gt.FPS))
 		for i, c := range gt.Crossings {
 			if !used[i] && c.Direction == e.Direction && abs(c.Frame-frame) <= within {
-				used[i], n = true, n+1
+				used[i], found = true, found+1
 				break
 			}
 		}
 	}
-	return n
+	return found, counted
 }
 
 func abs(v int) int {

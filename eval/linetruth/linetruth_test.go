@@ -96,21 +96,21 @@ func TestMatch(t *testing.T) {
 	other := at(300, count.In)
 	other.Line = "m"
 	for _, tc := range []struct {
-		name   string
-		events []count.Event
-		want   int
+		name           string
+		events         []count.Event
+		found, counted int
 	}{
-		{"none", nil, 0},
-		{"all, on time", []count.Event{at(100, count.In), at(200, count.Out), at(300, count.In)}, 3},
-		{"2 s late still matches", []count.Event{at(120, count.In)}, 1},
-		{"2.1 s late does not", []count.Event{at(121, count.In)}, 0},
-		{"wrong direction", []count.Event{at(100, count.Out)}, 0},
-		{"one true crossing matched once", []count.Event{at(100, count.In), at(101, count.In)}, 1},
-		{"other class, other line", []count.Event{car, other}, 0},
+		{"none", nil, 0, 0},
+		{"all, on time", []count.Event{at(100, count.In), at(200, count.Out), at(300, count.In)}, 3, 3},
+		{"2 s late still matches", []count.Event{at(120, count.In)}, 1, 1},
+		{"2.1 s late does not", []count.Event{at(121, count.In)}, 0, 1},
+		{"wrong direction", []count.Event{at(100, count.Out)}, 0, 1},
+		{"one true crossing matched once", []count.Event{at(100, count.In), at(101, count.In)}, 1, 2},
+		{"other class, other line", []count.Event{car, other}, 0, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := gt.Match(tc.events, since); got != tc.want {
-				t.Errorf("matched %d, want %d", got, tc.want)
+			if found, counted := gt.Match(tc.events, since); found != tc.found || counted != tc.counted {
+				t.Errorf("found %d of %d counted, want %d of %d", found, counted, tc.found, tc.counted)
 			}
 		})
 	}
