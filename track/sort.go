@@ -222,7 +222,7 @@ func (t *Tracker) update(dets []detect.Detection, skip bool) []Track {
 // learnt, so the gate is wide exactly where the prediction is weak. With the
 // detector on every frame IoU alone decides, as in SORT: there the gate
 // re-attached occluded tracks to passers-by and added false line crossings
-// on vtest.avi (pipeline's TestCountingAccuracy).
+// on vtest.avi (eval's TestCountingAccuracy).
 func (t *Tracker) matchGated(dets []detect.Detection) {
 	t.ut, t.ud = t.ut[:0], t.ud[:0]
 	for i := range t.tracks {
