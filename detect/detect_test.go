@@ -90,6 +90,14 @@ func TestFaceDetectorsOnDlib(t *testing.T) {
 		{"yunet-640", func() (detector, error) {
 			return detect.NewYuNet(detect.YuNetConfig{Model: modelPath(t, models.YuNet640), Input: image.Pt(640, 480), Threshold: detect.SizeThreshold{High: 0.6}})
 		}, 43},
+		// The 2023 anchor-free models: a wrong decode finds none (or
+		// misplaced boxes) and fails here.
+		{"yunet-s-640", func() (detector, error) {
+			return detect.NewYuNet(detect.YuNetConfig{Model: modelPath(t, models.YuNetS640), Input: image.Pt(640, 640), V2023: true, Threshold: detect.SizeThreshold{High: 0.5}})
+		}, 43},
+		{"yunet-n-640", func() (detector, error) {
+			return detect.NewYuNet(detect.YuNetConfig{Model: modelPath(t, models.YuNetN640), Input: image.Pt(640, 640), V2023: true, Threshold: detect.SizeThreshold{High: 0.5}})
+		}, 43},
 		{"ultraface-640", func() (detector, error) {
 			return detect.NewUltraFace(detect.UltraFaceConfig{Model: modelPath(t, models.UltraFace640), Input: image.Pt(640, 480), Threshold: detect.SizeThreshold{High: 0.7}})
 		}, 43},

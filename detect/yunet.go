@@ -8,11 +8,14 @@ import (
 	"gocv.io/x/gocv"
 )
 
-// YuNet is the YuNet 2021 face detector (libfacedetection.train, MIT), a
-// fixed-input ONNX file decoded in Go as cv::FaceDetectorYN does in OpenCV 4.6.
+// YuNet is the YuNet face detector (libfacedetection.train): the 2021 model
+// (MIT, anchors, decoded in Go as cv::FaceDetectorYN does in OpenCV 4.6) or
+// a 2023 one (Apache-2.0, anchor-free, decoded as OpenCV 4.8's does). Each is
+// a fixed-input ONNX file.
 type YuNet struct {
 	in        image.Point
-	priors    []prior
+	v2023     bool
+	priors    []prior // 2021 only
 	threshold SizeThreshold
 	t         *tiler
 }
@@ -21,8 +24,10 @@ type prior struct{ cx, cy, w, h float32 }
 
 // YuNetConfig sets up a YuNet detector.
 type YuNetConfig struct {
-	Model     string        // path to a yunet_2021sep_static_WxH.onnx file
-	Input     image.Point   // the file's fixed input size, e.g. 640x480
+	Model string      // path to a yunet_2021sep_static_WxH.onnx or yunet_{n,s}_W_H.onnx file
+	Input image.Point // the file's fixed input size, e.g. 640x480
+	// V2023 says Model is a 2023 (anchor-free) file.
+	V2023     bool
 	Threshold SizeThreshold // score thresholds; low values favour recall
 	Passes    []Pass
 	Reuse     Reuse // answer unchanged tiles from memory (off when zero)
@@ -30,14 +35,17 @@ type YuNetConfig struct {
 
 // NewYuNet loads the model. The file is checked before OpenCV reads it.
 func NewYuNet(c YuNetConfig) (*YuNet, error) {
-	if c.Input.X%32 != 0 || c.Input.Y%16 != 0 || c.Input.X <= 0 || c.Input.Y <= 0 {
-		return nil, fmt.Errorf("yunet: input %v must be a multiple of 32x16", c.Input)
+	if c.Input.X%32 != 0 || c.Input.Y%16 != 0 || c.Input.X <= 0 || c.Input.Y <= 0 || (c.V2023 && c.Input.Y%32 != 0) {
+		return nil, fmt.Errorf("yunet: input %v must be a multiple of 32x16 (2023: 32x32)", c.Input)
 	}
 	net, err := loadONNX("yunet", c.Model)
 	if err != nil {
 		return nil, err
 	}
-	y := &YuNet{in: c.Input, threshold: c.Threshold, priors: yunetPriors(c.Input.X, c.Input.Y)}
+	y := &YuNet{in: c.Input, v2023: c.V2023, threshold: c.Threshold}
+	if !c.V2023 {
+		y.priors = yunetPriors(c.Input.X, c.Input.Y)
+	}
 	y.t = newTiler(y, net, c.Passes, c.Reuse)
 	return y, nil
 }
@@ -90,6 +98,9 @@ func (y *YuNet) infer(in gocv.Mat) ([]Detection, error) {
 	blob := gocv.BlobFromImage(in, 1.0, y.in, gocv.NewScalar(0, 0, 0, 0), false, false)
 	defer blob.Close()
 	y.t.dnn.SetInput(blob, "")
+	if y.v2023 {
+		return y.infer2023()
+	}
 	outs := y.t.dnn.ForwardLayers([]string{"loc", "conf", "iou"})
 	defer func() {
 		for i := range outs {
@@ -130,6 +141,58 @@ func (y *YuNet) infer(in gocv.Mat) ([]Detection, error) {
 			Class: Face,
 			Score: score,
 		})
+	}
+	return NMS(dets, 0.3), nil
+}
+
+var yunet2023Outputs = []string{"cls_8", "cls_16", "cls_32", "obj_8", "obj_16", "obj_32", "bbox_8", "bbox_16", "bbox_32"}
+
+// infer2023 decodes the anchor-free model: at each stride's grid cell, a
+// score sqrt(cls*obj) and a box as offsets of the cell and log sizes in
+// strides (OpenCV 4.8's FaceDetectorYN::postProcess).
+func (y *YuNet) infer2023() ([]Detection, error) {
+	outs := y.t.dnn.ForwardLayers(yunet2023Outputs)
+	defer func() {
+		for i := range outs {
+			outs[i].Close()
+		}
+	}()
+	if len(outs) != len(yunet2023Outputs) {
+		return nil, fmt.Errorf("yunet: got %d outputs, want %d", len(outs), len(yunet2023Outputs))
+	}
+	var dets []Detection
+	for i, stride := range []int{8, 16, 32} {
+		cols, rows := y.in.X/stride, y.in.Y/stride
+		n := cols * rows
+		cls, err := floatData(outs[i], n)
+		if err != nil {
+			return nil, err
+		}
+		obj, err := floatData(outs[3+i], n)
+		if err != nil {
+			return nil, err
+		}
+		bbox, err := floatData(outs[6+i], n*4)
+		if err != nil {
+			return nil, err
+		}
+		s := float32(stride)
+		for idx := range n {
+			score := float32(math.Sqrt(float64(min(max(cls[idx], 0), 1) * min(max(obj[idx], 0), 1))))
+			if score < y.threshold.min() {
+				continue
+			}
+			r, c := idx/cols, idx%cols
+			cx := (float32(c) + bbox[idx*4]) * s
+			cy := (float32(r) + bbox[idx*4+1]) * s
+			w := float32(math.Exp(float64(bbox[idx*4+2]))) * s
+			h := float32(math.Exp(float64(bbox[idx*4+3]))) * s
+			dets = append(dets, Detection{
+				Box:   image.Rect(int(cx-w/2), int(cy-h/2), int(math.Ceil(float64(cx+w/2))), int(math.Ceil(float64(cy+h/2)))),
+				Class: Face,
+				Score: score,
+			})
+		}
 	}
 	return NMS(dets, 0.3), nil
 }

@@ -25,6 +25,8 @@ var sha256sums []byte
 const (
 	YuNet640     = "yunet_legacy_mit/yunet_2021sep_static_640x480.onnx"
 	YuNet320     = "yunet_legacy_mit/yunet_2021sep_static_320x240.onnx"
+	YuNetS640    = "yunet_2023_apache/yunet_s_640_640.onnx"
+	YuNetN640    = "yunet_2023_apache/yunet_n_640_640.onnx"
 	UltraFace640 = "ultraface/version-RFB-640.onnx"
 	PPOCRDet     = "ppocr_det/ch_PP-OCRv4_det_clipfix.onnx"
 	YoloCfg      = "yolofastest/yolo-fastest-1.1_coco/yolo-fastest-1.1.cfg"

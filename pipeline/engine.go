@@ -39,18 +39,21 @@ type Config struct {
 	// FaceMidWidth with FaceMidThreshold, larger ones with FaceThreshold
 	// (UltraThreshold for UltraFace). Small faces score low and cost little
 	// area when wrong; a large false positive costs a lot.
-	FaceThreshold      float32       `json:"face_threshold"`
-	FaceMidThreshold   float32       `json:"face_mid_threshold"`
-	FaceMidWidth       int           `json:"face_mid_width"`
-	FaceSmallThreshold float32       `json:"face_small_threshold"`
-	FaceSmallWidth     int           `json:"face_small_width"`
-	FacePasses         []detect.Pass `json:"face_passes"`     // YuNet magnifications
-	FacePad            float64       `json:"face_pad"`        // grow face boxes sideways by this share of their width (ears)
-	FacePadTop         float64       `json:"face_pad_top"`    // up, as a share of their height (hair)
-	FacePadBottom      float64       `json:"face_pad_bottom"` // down (chin, masks)
-	UltraFace          bool          `json:"ultra_face"`      // also run UltraFace RFB-640 (masked, turned faces)
-	UltraThreshold     float32       `json:"ultra_threshold"`
-	UltraPasses        []detect.Pass `json:"ultra_passes"`
+	FaceThreshold      float32 `json:"face_threshold"`
+	FaceMidThreshold   float32 `json:"face_mid_threshold"`
+	FaceMidWidth       int     `json:"face_mid_width"`
+	FaceSmallThreshold float32 `json:"face_small_threshold"`
+	FaceSmallWidth     int     `json:"face_small_width"`
+	// FaceModel: "yunet" (2021; "" too) or the 2023 "yunet-s" or "yunet-n",
+	// measured against it in models/README.md: not cheaper at equal recall.
+	FaceModel      string        `json:"face_model"`
+	FacePasses     []detect.Pass `json:"face_passes"`     // YuNet magnifications
+	FacePad        float64       `json:"face_pad"`        // grow face boxes sideways by this share of their width (ears)
+	FacePadTop     float64       `json:"face_pad_top"`    // up, as a share of their height (hair)
+	FacePadBottom  float64       `json:"face_pad_bottom"` // down (chin, masks)
+	UltraFace      bool          `json:"ultra_face"`      // also run UltraFace RFB-640 (masked, turned faces)
+	UltraThreshold float32       `json:"ultra_threshold"`
+	UltraPasses    []detect.Pass `json:"ultra_passes"`
 
 	PlateThreshold float32       `json:"plate_threshold"` // PP-OCR box score threshold
 	PlatePasses    []detect.Pass `json:"plate_passes"`
@@ -79,6 +82,7 @@ func DefaultConfig() Config {
 	return Config{
 		Faces:              true,
 		Plates:             true,
+		FaceModel:          "yunet",
 		FaceThreshold:      0.9,
 		FaceMidThreshold:   0.35,
 		FaceMidWidth:       96,
@@ -109,6 +113,8 @@ func (c Config) Validate() error {
 	switch {
 	case !c.Faces && !c.Plates:
 		return errors.New("config: faces and plates are both off: nothing would be redacted")
+	case c.FaceModel != "" && c.FaceModel != "yunet" && c.FaceModel != "yunet-s" && c.FaceModel != "yunet-n":
+		return fmt.Errorf("config: face model %q: want yunet, yunet-s or yunet-n", c.FaceModel)
 	case !(c.FaceThreshold > 0 && c.FaceThreshold < 1): // NaN too
 		return fmt.Errorf("config: face threshold %v must be in (0,1)", c.FaceThreshold)
 	case !(c.FaceSmallThreshold > 0 && c.FaceSmallThreshold < 1) || c.FaceSmallWidth < 0 || c.FaceSmallWidth > 4096:
@@ -179,8 +185,15 @@ func NewEngine(cfg Config, store *models.Store) (*Engine, error) {
 
 func (e *Engine) load(cfg Config, store *models.Store) error {
 	paths := map[string]string{}
-	for _, name := range []string{models.YuNet640, models.UltraFace640, models.PPOCRDet, models.YoloCfg, models.YoloWeights} {
-		need := (name == models.YuNet640 && cfg.Faces) || (name == models.UltraFace640 && cfg.Faces && cfg.UltraFace) || (name == models.PPOCRDet && cfg.Plates) ||
+	face, faceIn, v2023 := models.YuNet640, image.Pt(640, 480), false
+	switch cfg.FaceModel {
+	case "yunet-s":
+		face, faceIn, v2023 = models.YuNetS640, image.Pt(640, 640), true
+	case "yunet-n":
+		face, faceIn, v2023 = models.YuNetN640, image.Pt(640, 640), true
+	}
+	for _, name := range []string{face, models.UltraFace640, models.PPOCRDet, models.YoloCfg, models.YoloWeights} {
+		need := (name == face && cfg.Faces) || (name == models.UltraFace640 && cfg.Faces && cfg.UltraFace) || (name == models.PPOCRDet && cfg.Plates) ||
 			((name == models.YoloCfg || name == models.YoloWeights) && cfg.Plates && cfg.PlateVehicles)
 		if !need {
 			continue
@@ -192,7 +205,7 @@ func (e *Engine) load(cfg Config, store *models.Store) error {
 		paths[name] = p
 	}
 	if cfg.Faces {
-		y, err := detect.NewYuNet(detect.YuNetConfig{Model: paths[models.YuNet640], Input: image.Pt(640, 480), Threshold: faceThresholds(cfg, cfg.FaceThreshold), Passes: cfg.FacePasses, Reuse: cfg.Reuse})
+		y, err := detect.NewYuNet(detect.YuNetConfig{Model: paths[face], Input: faceIn, V2023: v2023, Threshold: faceThresholds(cfg, cfg.FaceThreshold), Passes: cfg.FacePasses, Reuse: cfg.Reuse})
 		if err != nil {
 			return err
 		}
