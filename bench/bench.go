@@ -134,6 +134,7 @@ type Run struct {
 	DetectMs         float64         `json:"detect_ms"`                    // live: detection per detected frame, wall time, counting included (moving average)
 	Detections       int             `json:"detections,omitempty"`         // frames detection ran on (all but in stride runs; live: as many as it could)
 	DetectSkipped    int             `json:"detections_skipped,omitempty"` // guard: frames the motion gate passed on the last result (nothing changed)
+	CountRuns        int             `json:"count_runs,omitempty"`         // guard with -count-fps: counting's detector run alone, between detections
 	GuardedShare     float64         `json:"guard_masked_area,omitempty"`  // guard, stride: mean share of each frame the guard masked
 	Stride           int             `json:"stride,omitempty"`             // stride: detection ran on every Nth frame
 	Seconds          float64         `json:"seconds"`
@@ -765,6 +766,7 @@ loop:
 	r.Dropped = int((s1.Dropped - s0.Dropped) + (s1.Late - s0.Late))
 	r.Masked, r.DetectMs = int(s1.Masked-s0.Masked), s1.DetectMs
 	r.Detections, r.DetectSkipped = int(s1.Detections-s0.Detections), int(s1.DetectSkipped-s0.DetectSkipped)
+	r.CountRuns = int(s1.CountRuns - s0.CountRuns)
 	if len(e2e) > 0 {
 		r.GuardedShare = guarded / float64(len(e2e))
 	}

@@ -98,9 +98,13 @@ type Count struct {
 	Enabled bool `yaml:"enabled"`
 	// Every runs the people/vehicle detector on every Nth frame the camera
 	// processes (1: all); tracks are predicted in between.
-	Every        int           `yaml:"every"`
-	Threshold    float32       `yaml:"threshold"` // Yolo-Fastest score
-	Passes       string        `yaml:"passes"`    // zoom[:maxtiles],... (Yolo's input is 320x320)
+	Every     int     `yaml:"every"`
+	Threshold float32 `yaml:"threshold"` // Yolo-Fastest score
+	Passes    string  `yaml:"passes"`    // zoom[:maxtiles],... (Yolo's input is 320x320)
+	// FPS (guard mode): the people/vehicle detector runs on its own at most
+	// this often between detections, so detect_fps can be low while
+	// counting keeps pace (0: it runs with each detection).
+	FPS          float64       `yaml:"fps"`
 	Lines        []CountLine   `yaml:"lines"`
 	Zones        []CountZone   `yaml:"zones"`
 	PublishEvery time.Duration `yaml:"publish_every"` // veil.<camera>.counts period
@@ -133,6 +137,8 @@ func (c Count) Validate() error {
 		return fmt.Errorf("count.threshold %v: want (0,1)", c.Threshold)
 	case c.PublishEvery < time.Second || c.PublishEvery > time.Hour:
 		return fmt.Errorf("count.publish_every %v: want 1s-1h", c.PublishEvery)
+	case !(c.FPS >= 0 && c.FPS <= 30):
+		return fmt.Errorf("count.fps %v: want 0-30 (0: with each detection)", c.FPS)
 	}
 	if _, err := pipeline.ParsePasses(c.Passes); err != nil {
 		return fmt.Errorf("count.passes: %w", err)
@@ -639,7 +645,7 @@ func (c Count) Pipeline(reuse detect.Reuse) (*pipeline.CountConfig, error) {
 		return nil, err
 	}
 	pt := func(p [2]float64) count.Point { return count.Point{X: p[0], Y: p[1]} }
-	out := &pipeline.CountConfig{Every: c.Every, Threshold: c.Threshold, Passes: passes, Reuse: reuse}
+	out := &pipeline.CountConfig{Every: c.Every, Threshold: c.Threshold, Passes: passes, Reuse: reuse, FPS: c.FPS}
 	for _, l := range c.Lines {
 		out.Lines = append(out.Lines, count.Line{Name: l.Name, A: pt(l.A), B: pt(l.B)})
 	}

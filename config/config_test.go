@@ -65,6 +65,8 @@ cameras:
       - [[0, 0], [0.5, 0], [0.5, 0.2]]
   - name: street
     source: rtsp://user:secret@10.0.0.7/stream1
+    detect_fps: 0.25
+    count: {enabled: true, fps: 2.5, passes: "0"}
 `
 	dir := t.TempDir()
 	p := filepath.Join(dir, "veil.yml")
@@ -91,6 +93,9 @@ cameras:
 	}
 	if street.Source != "rtsp://10.0.0.8/s" || street.Detect.Preset != "live" || street.Detect.Config.UltraFace {
 		t.Errorf("street: env source and live preset expected: %+v", street)
+	}
+	if cc, err := street.Count.Pipeline(street.Detect.Config.Reuse); err != nil || street.DetectFPS != 0.25 || cc.FPS != 2.5 || len(cc.Passes) != 1 || cc.Passes[0].Zoom != 0 {
+		t.Errorf("street: detect_fps %v, count %+v (%v): want 0.25, counting alone at 2.5 a second over the whole frame", street.DetectFPS, cc, err)
 	}
 }
 
@@ -131,6 +136,8 @@ func TestValidationNamesField(t *testing.T) {
 		{"count line range", "cameras:\n  - {name: a, source: demo, count: {lines: [{name: l, a: [0,0], b: [2,0]}]}}\n", nil, "outside"},
 		{"count names", "cameras:\n  - {name: a, source: demo, count: {lines: [{name: l, a: [0,0], b: [1,0]}], zones: [{name: l, polygon: [[0,0],[1,0],[0,1]]}]}}\n", nil, "unique"},
 		{"count passes", "cameras:\n  - {name: a, source: demo, count: {passes: 'x'}}\n", nil, "count.passes"},
+		{"count fps", "cameras:\n  - {name: a, source: demo, count: {fps: 31}}\n", nil, "count.fps"},
+		{"count fps nan", "cameras:\n  - {name: a, source: demo, count: {fps: .nan}}\n", nil, "count.fps"},
 		{"listen", "http:\n  listen: localhost\n", nil, "http.listen"},
 		{"listen port", "http:\n  listen: 127.0.0.1:-1\n", nil, "http.listen"},
 		{"nan fps", "cameras:\n  - {name: a, source: demo, fps: .nan}\n", nil, "fps"},

@@ -111,9 +111,12 @@ type CameraStatus struct {
 	Detections uint64    `json:"detections"` // frames detection ran on
 	// Guard mode: frames not given to detection because no block had changed
 	// since the frame the last result is for (the motion gate).
-	DetectSkipped uint64  `json:"detections_skipped"`
-	LatencyMs     float64 `json:"latency_ms"` // capture to encoded sample (moving average)
-	DetectMs      float64 `json:"detect_ms"`  // detection per frame, wall time, counting included (moving average)
+	DetectSkipped uint64 `json:"detections_skipped"`
+	// Guard mode with counting at its own rate (CountConfig.FPS): runs of
+	// counting's detector alone, between detections.
+	CountRuns uint64  `json:"count_runs"`
+	LatencyMs float64 `json:"latency_ms"` // capture to encoded sample (moving average)
+	DetectMs  float64 `json:"detect_ms"`  // detection per frame, wall time, counting included (moving average)
 }
 
 // Camera is one pipeline: capture -> (newest frame wins) -> detect -> hold
@@ -463,7 +466,7 @@ func (w *worker) process(f captured) (gocv.Mat, error) {
 	var t Timings
 	bounds := image.Rect(0, 0, f.mat.Cols(), f.mat.Rows())
 	detStart := time.Now()
-	dets, count, detErr := c.detect(f.mat, f.at, &t, w.warn)
+	dets, count, detErr := c.detect(f.mat, f.at, true, &t, w.warn)
 	detWall := time.Since(detStart)
 	ft.Count = count
 	faces, plates := countClasses(dets)
@@ -549,9 +552,9 @@ func (w *worker) send(frame redact.Frame, f captured, ft *FrameTiming, t0 time.T
 // for the engine's own vehicle search when they can (c.share). Counting reads
 // the frame and keeps only numbers: its failure costs counts (reported to
 // warn), never redaction. count is the time counting took.
-func (c *Camera) detect(img gocv.Mat, at time.Time, t *Timings, warn func(string, error)) (dets []detect.Detection, count time.Duration, err error) {
+func (c *Camera) detect(img gocv.Mat, at time.Time, withCount bool, t *Timings, warn func(string, error)) (dets []detect.Detection, count time.Duration, err error) {
 	along := func() ([]detect.Detection, bool) {
-		if c.counting == nil {
+		if c.counting == nil || !withCount {
 			return nil, false
 		}
 		t0 := time.Now()

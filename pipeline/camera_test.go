@@ -12,6 +12,7 @@ import (
 
 	"gocv.io/x/gocv"
 
+	"github.com/veil-gateway/veil/count"
 	"github.com/veil-gateway/veil/detect"
 	"github.com/veil-gateway/veil/internal/testenv"
 	"github.com/veil-gateway/veil/models"
@@ -319,5 +320,43 @@ func TestCameraGuardRecheck(t *testing.T) {
 	t.Logf("%d frames of a still scene: %d detections, %d skipped", frames, dets, s1.DetectSkipped-s0.DetectSkipped)
 	if dets < 3 || dets > 8 {
 		t.Errorf("%d detections in %d frames (%.1f s) with a 1 s recheck, want 3-8", dets, frames, float64(frames)/10)
+	}
+}
+
+// Guard mode with counting at its own rate: detection (faces, plates) runs
+// at the capped DetectFPS while counting's detector runs alone at Count.FPS
+// between detections, so walkers are followed (tracks confirmed, which needs
+// three sightings) although a detection comes only every 5 s.
+func TestCameraGuardCountFPS(t *testing.T) {
+	gt := testenv.ReadLineTruth(t)
+	cfg := cameraConfig(testenv.Data(t, gt.Clip))
+	passes, _ := pipeline.ParsePasses("0")
+	cfg.Guard, cfg.DetectFPS = true, 0.2
+	cfg.Count = &pipeline.CountConfig{Every: 1, Threshold: 0.3, Passes: passes, FPS: 4, Lines: []count.Line{gt.CountLine()}}
+	cam, out := startCamera(t, cfg)
+	waitFor(t, "a detection", 30*time.Second, func() bool { return cam.Status().Detections > 0 })
+	n0 := len(out.get())
+	s0, t0 := cam.Status(), time.Now()
+	people := 0
+	waitFor(t, "80 more samples", 30*time.Second, func() bool {
+		if snap, ok := cam.Counts(); ok {
+			people = max(people, snap.Objects["person"])
+		}
+		return len(out.get()) >= n0+80
+	})
+	s1, secs := cam.Status(), time.Since(t0).Seconds()
+	dets, runs := s1.Detections-s0.Detections, s1.CountRuns-s0.CountRuns
+	t.Logf("%.1f s: %d detections, %d runs of counting alone, up to %d people in view, %d of %d frames masked whole", secs, dets, runs, people, s1.Masked-s0.Masked, s1.Encoded-s0.Encoded)
+	if most := uint64(secs*cfg.DetectFPS) + 1; dets > most {
+		t.Errorf("%d detections in %.1f s, want at most %d", dets, secs, most)
+	}
+	if least, most := uint64(secs*cfg.Count.FPS/2), uint64(secs*cfg.Count.FPS)+1; runs < least || runs > most {
+		t.Errorf("counting ran alone %d times in %.1f s, want %d-%d (at most %v a second)", runs, secs, least, most, cfg.Count.FPS)
+	}
+	if people == 0 {
+		t.Error("no person confirmed in view: counting did not follow the walkers between detections")
+	}
+	if masked := s1.Masked - s0.Masked; masked*10 > s1.Encoded-s0.Encoded {
+		t.Errorf("%d of %d frames masked whole, want under 10%%", masked, s1.Encoded-s0.Encoded)
 	}
 }

@@ -24,7 +24,12 @@ import (
 // found by Yolo-Fastest, tracked, counted across lines and inside zones.
 // Lines and zones are in fractions of the frame.
 type CountConfig struct {
-	Every     int // detector on every Nth frame; tracks are predicted in between
+	Every int // detector on every Nth frame; tracks are predicted in between
+	// FPS, in guard mode, runs counting's detector at most this often on
+	// its own, between detections, so that DetectFPS can space faces and
+	// plates out (the guard covers the frames between) while counting
+	// keeps following walkers (0: counting runs with each detection).
+	FPS       float64
 	Threshold float32
 	Passes    []detect.Pass
 	Reuse     detect.Reuse // answer unchanged tiles from memory

@@ -94,6 +94,16 @@ func (d *detector) run(ctx context.Context, threshold float64) {
 	defer prev.Close()
 	havePrev := false
 	var warnedAt time.Time
+	warn := func(msg string, err error) {
+		if time.Since(warnedAt) > 10*time.Second {
+			c.log.Warn(msg, "err", err)
+			warnedAt = time.Now()
+		}
+	}
+	// When the next detection and the next counting are due (zero: now),
+	// and how long counting alone took last.
+	var nextDetect, nextCount time.Time
+	var countTook time.Duration
 	for {
 		var j *detJob
 		select {
@@ -102,13 +112,21 @@ func (d *detector) run(ctx context.Context, threshold float64) {
 			return
 		}
 		started := time.Now()
+		countDue := !started.Before(nextCount)
+		if c.countPeriod() > 0 && countDue && started.Add(countTook).Before(nextDetect) { // only counting is due: it runs alone
+			nextCount = started.Add(c.countPeriod())
+			c.countAlone(j.mat, j.at, warn)
+			countTook = time.Since(started)
+			d.ready <- d.waitDue(ctx, nextDetect, nextCount, j)
+			continue
+		}
+		// A detection is due, or will be before counting alone could end.
+		if countDue {
+			nextCount = started.Add(c.countPeriod())
+		}
+		nextDetect = started.Add(c.detectPeriod())
 		var t Timings
-		dets, _, err := c.detect(j.mat, j.at, &t, func(msg string, err error) {
-			if time.Since(warnedAt) > 10*time.Second {
-				c.log.Warn(msg, "err", err)
-				warnedAt = time.Now()
-			}
-		})
+		dets, _, err := c.detect(j.mat, j.at, countDue, &t, warn)
 		faces, plates := countClasses(dets)
 		c.update(func(s *CameraStatus) {
 			s.Faces += uint64(faces)
@@ -140,17 +158,54 @@ func (d *detector) run(ctx context.Context, threshold float64) {
 		d.mu.Unlock()
 		j.thumb.CopyTo(&prev)
 		havePrev = err == nil
-		if c.cfg.DetectFPS > 0 { // the cap: wait out the rest of the period before taking a frame
-			wait := time.NewTimer(time.Until(started.Add(c.detectPeriod())))
-			select {
-			case <-wait.C:
-			case <-ctx.Done():
-				wait.Stop()
-				return
-			}
-		}
-		d.ready <- j // the only job: the slot is free
+		d.ready <- d.waitDue(ctx, nextDetect, nextCount, j)
 	}
+}
+
+// waitDue waits until a detection or counting is due (the cap: with
+// DetectFPS, and counting's own rate between detections), then returns j,
+// the only job, to be handed back to the worker: the slot is free. On
+// cancellation it returns at once (the run loop then ends).
+func (d *detector) waitDue(ctx context.Context, nextDetect, nextCount time.Time, j *detJob) *detJob {
+	next := nextDetect
+	if d.c.countPeriod() > 0 && nextCount.Before(next) {
+		next = nextCount
+	}
+	if wait := time.Until(next); wait > 0 {
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+		}
+	}
+	return j
+}
+
+// countPeriod is the least time between two runs of counting's detector in
+// guard mode (CountConfig.FPS; 0: it runs with each detection).
+func (c *Camera) countPeriod() time.Duration {
+	if c.counting == nil || c.cfg.Count.FPS <= 0 {
+		return 0
+	}
+	return time.Duration(float64(time.Second) / c.cfg.Count.FPS)
+}
+
+// countAlone runs counting on its own, between detections: people and
+// vehicles are followed at counting's rate while faces and plates are
+// detected at the camera's (slower) DetectFPS. Nothing here reaches the
+// redaction: the guard covers the frames between detections.
+func (c *Camera) countAlone(img gocv.Mat, at time.Time, warn func(string, error)) {
+	events, err := c.counting.Process(img, at)
+	if err != nil {
+		warn("counting failed", err)
+	}
+	if c.cfg.Events != nil {
+		for _, e := range events {
+			c.cfg.Events.WriteEvent(e)
+		}
+	}
+	c.update(func(s *CameraStatus) { s.CountRuns++ })
 }
 
 // detectPeriod is the least time between the starts of two detections

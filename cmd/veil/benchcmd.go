@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -58,14 +59,21 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer, log 
 	guardLags := fs.String("guard-lags", "3,6,12", "schedule mode: lags (frames) at which the guard's recall is measured, comma-separated")
 	still := fs.Bool("still", false, "measure each clip held still instead: its first frame for 30 s at 30 fps with faint sensor-like noise (a quiet scene, for guard mode's motion gate)")
 	detectFPS := fs.Float64("detect-fps", 0, "guard runs: at most this many detections a second (0: no cap)")
+	countFPS := fs.Float64("count-fps", 0, "guard runs: counting's detector alone at most this many times a second between detections (count.fps; 0: with each detection)")
+	countPasses := fs.String("count-passes", config.DemoCamera().Count.Passes, "counting's Yolo passes, zoom[:maxtiles],... (count.passes)")
 	stride := fs.Int("stride", 3, "stride runs: detect every Nth frame, the frames between redacted as the guard does")
 	threads := fs.Int("opencv-threads", 0, "OpenCV's threads (process-wide: every OpenCV parallel loop, each network run included) in every run (0: OpenCV's default, every core)")
+	cpuProfile := fs.String("cpuprofile", "", "write a Go CPU profile of the whole bench here (go tool pprof; OpenCV's own threads show as external code)")
 	reuse := fs.String("reuse", "", "tile reuse of the veil and live runs, threshold/max-age (default: the preset's; 0/0 turns it off); in schedule mode a comma-separated list to measure")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
-	if *frames < 1 || *frames > 100000 || *rounds < 1 || *rounds > 100 || *liveFor < time.Second || !(*detectFPS >= 0 && *detectFPS <= 120) || *stride < 1 || *stride > 100 || *threads < 0 || *threads > 64 {
-		fmt.Fprintln(stderr, "veil bench: -frames must be 1-100000, -rounds 1-100, -live at least 1s, -detect-fps 0-120, -stride 1-100, -opencv-threads 0-64")
+	if *frames < 1 || *frames > 100000 || *rounds < 1 || *rounds > 100 || *liveFor < time.Second || !(*detectFPS >= 0 && *detectFPS <= 120) || *stride < 1 || *stride > 100 || *threads < 0 || *threads > 64 || !(*countFPS >= 0 && *countFPS <= 30) {
+		fmt.Fprintln(stderr, "veil bench: -frames must be 1-100000, -rounds 1-100, -live at least 1s, -detect-fps 0-120, -count-fps 0-30, -stride 1-100, -opencv-threads 0-64")
+		return exitUsage
+	}
+	if _, err := pipeline.ParsePasses(*countPasses); err != nil {
+		fmt.Fprintf(stderr, "veil bench: -count-passes: %v\n", err)
 		return exitUsage
 	}
 	eng, err := config.Preset(*preset)
@@ -112,6 +120,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer, log 
 	var cc, naiveCount *pipeline.CountConfig
 	if *count {
 		def := config.DemoCamera().Count
+		def.FPS, def.Passes = *countFPS, *countPasses
 		if cc, err = def.Pipeline(eng.Reuse); err != nil {
 			fmt.Fprintf(stderr, "veil bench: %v\n", err)
 			return exitFail
@@ -126,6 +135,19 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer, log 
 		Engine: eng, NaiveEng: naive, Count: cc, NaiveCount: naiveCount, Hold: 5, Bitrate: 2500, MaxLateMs: 2000,
 		Store: models.Open(models.Dir(*modelsDir)), Log: log, Progress: stderr, Reuses: reuses,
 		GuardThreshold: *guard, GuardLags: lags, DetectFPS: *detectFPS, Stride: *stride, OpenCVThreads: *threads}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fmt.Fprintf(stderr, "veil bench: -cpuprofile: %v\n", err)
+			return exitFail
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintf(stderr, "veil bench: -cpuprofile: %v\n", err)
+			return exitFail
+		}
+		defer pprof.StopCPUProfile()
+	}
 	rep, err := bench.Do(ctx, opt)
 	if err != nil {
 		fmt.Fprintf(stderr, "veil bench: %v\n", err)

@@ -194,6 +194,8 @@ func TestBenchBadFlags(t *testing.T) {
 		{[]string{"-stride", "0"}, "-stride"},
 		{[]string{"-opencv-threads", "-1"}, "-opencv-threads"},
 		{[]string{"-reuse", "10"}, "-reuse"},
+		{[]string{"-count-fps", "31"}, "-count-fps"},
+		{[]string{"-count-passes", "x"}, "-count-passes"},
 	} {
 		code, _, stderr := veil(t, append([]string{"bench"}, tc.args...)...)
 		if code != exitUsage || !strings.Contains(stderr, tc.want) {
@@ -218,6 +220,8 @@ func TestEvalCountingBadFlags(t *testing.T) {
 		{[]string{"-counting", truth, "-count-every", "0"}, "-count-every"},
 		{[]string{"-counting", truth, "-count-live", "5-3"}, "-count-live"},
 		{[]string{"-counting", truth, "-count-every", "", "-count-live", ""}, "no schedule"},
+		{[]string{"-counting", truth, "-count-passes", "0,x"}, "-count-passes"},
+		{[]string{"-counting", truth, "-face-model", "yunet-xl"}, "face model"},
 		{[]string{"-counting", bad}, "frame size"},
 		{[]string{"-counting", truth, "-data", t.TempDir()}, "not there"},
 	} {

@@ -31,6 +31,7 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer, log *
 	counting := fs.String("counting", "", "instead of image sets: count people crossing the hand-counted line in this file (testdata/counting/vtest-line.json) and compare with it")
 	countEvery := fs.String("count-every", "1,2,3,4", "-counting: detect every Nth frame, the tracker predicting between (a list)")
 	countLive := fs.String("count-live", "3-5", "-counting: also count as a live camera does, detecting MIN-MAX frames apart (\"\": not)")
+	countPasses := fs.String("count-passes", config.DefaultCamera().Count.Passes, "-counting: Yolo's passes, zoom[:maxtiles],... (a camera's count.passes)")
 	dataDir := fs.String("data", "", "-counting: the shared data directory the truth's clip is in (default $VEIL_DATA, else ../shared/data)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: veil eval [flags] GT.csv...\n       veil eval [flags] -counting LINE.json\n\nRuns the redaction over annotated sets (file,x,y,w,h[,label|text,region]) and\nreports recall per face width or plate region, judged from the output pixels.\nWith -counting, counts people crossing a hand-counted line at each detection\nschedule and reports the counts and the crossings found against the truth.")
@@ -54,7 +55,11 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer, log *
 			fmt.Fprintln(stderr, "veil eval:", err)
 			return exitUsage
 		}
-		return evalCounting(ctx, *counting, *dataDir, scheds, dir, *jsonOut, stdout, stderr)
+		if _, err := pipeline.ParsePasses(*countPasses); err != nil {
+			fmt.Fprintln(stderr, "veil eval: -count-passes:", err)
+			return exitUsage
+		}
+		return evalCounting(ctx, *counting, *dataDir, *countPasses, scheds, dir, *jsonOut, stdout, stderr)
 	}
 	eng, err := pipeline.NewEngine(cfg, models.Open(dir))
 	if err != nil {
@@ -160,7 +165,7 @@ func countSchedules(every, live string) ([]eval.CountSchedule, error) {
 // evalCounting is veil eval -counting: the truth's clip counted at each
 // schedule with a default camera's counting settings and tile reuse, as
 // veil serve counts (count: and detect: in veil.example.yml).
-func evalCounting(ctx context.Context, truthPath, dataDir string, scheds []eval.CountSchedule, modelsDir, jsonOut string, stdout, stderr io.Writer) int {
+func evalCounting(ctx context.Context, truthPath, dataDir, passes string, scheds []eval.CountSchedule, modelsDir, jsonOut string, stdout, stderr io.Writer) int {
 	gt, err := linetruth.Read(truthPath)
 	if err != nil {
 		fmt.Fprintln(stderr, "veil eval:", err)
@@ -175,6 +180,7 @@ func evalCounting(ctx context.Context, truthPath, dataDir string, scheds []eval.
 		return exitUsage
 	}
 	cam := config.DefaultCamera()
+	cam.Count.Passes = passes
 	cc, err := cam.Count.Pipeline(cam.Detect.Config.Reuse)
 	if err != nil {
 		fmt.Fprintln(stderr, "veil eval:", err)
