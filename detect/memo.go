@@ -204,6 +204,55 @@ func (m *regionMemo) close() {
 	m.diff.Close()
 }
 
+// settle returns the region to search for k: a remembered region at the
+// same zoom that contains k's (the smallest), else the union of k's with a
+// remembered region of the same vehicle (overlapping it by IoU >= 0.5 and
+// at most settleGrowth times k's area), else k. A parked car's box from Yolo
+// moves by 10-25 px between frames (measured on vtest.avi's parked cars),
+// more than the engine's 16 px grid: without this each frame's box was a new
+// region, searched again though nothing in it had changed. The region
+// searched always contains k's, so nothing inside k's goes unsearched.
+func (m *regionMemo) settle(k regionKey) regionKey {
+	same := func(e regionKey) bool {
+		return e.frame == k.frame && e.zoom == k.zoom && e.maxTiles == k.maxTiles
+	}
+	smaller := func(a, b image.Rectangle) bool { // by area, then position: map order must not matter
+		if area(a) != area(b) {
+			return area(a) < area(b)
+		}
+		return a.Min.X < b.Min.X || (a.Min.X == b.Min.X && a.Min.Y < b.Min.Y)
+	}
+	var in, grown *regionKey
+	for e := range m.entries {
+		if !same(e) {
+			continue
+		}
+		switch {
+		case k.roi.In(e.roi):
+			if in == nil || smaller(e.roi, in.roi) {
+				in = &e
+			}
+		case in == nil && IoU(e.roi, k.roi) >= 0.5:
+			u := e
+			u.roi = e.roi.Union(k.roi)
+			if area(u.roi) <= settleGrowth*area(k.roi) && (grown == nil || smaller(u.roi, grown.roi)) {
+				grown = &u
+			}
+		}
+	}
+	switch {
+	case in != nil:
+		return *in
+	case grown != nil:
+		return *grown
+	}
+	return k
+}
+
+// settleGrowth bounds how much larger than a vehicle's own region the
+// region searched for it may be (settle).
+const settleGrowth = 1.5
+
 // get thumbs k's region of img (kept for put) and returns what was found
 // there last time if it has not changed.
 func (m *regionMemo) get(img gocv.Mat, k regionKey) ([]Detection, bool) {

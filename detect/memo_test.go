@@ -184,3 +184,83 @@ func TestRegionReuse(t *testing.T) {
 		t.Errorf("changed region: %+v, want it searched again", s3)
 	}
 }
+
+// A vehicle's box jitters from frame to frame (a parked car's by 10-25 px):
+// a region inside one already searched, unchanged, is answered from memory;
+// one overlapping it is searched as their union, which then answers both.
+// Every answer covers the region asked for: the plate is found in each.
+func TestRegionReuseJitter(t *testing.T) {
+	dir := testenv.Data(t, "plates")
+	const file = "0b86cecf-67d1-4fc0-87c9-b36b0ee228bb.jpg"
+	plate := image.Rect(935, 362, 935+99, 362+49)
+	p, err := detect.NewPPOCR(detect.PPOCRConfig{Model: modelPath(t, models.PPOCRDet), Input: image.Pt(640, 640), Threshold: 0.3, BoxThresh: 0.5,
+		Reuse: detect.Reuse{Threshold: 10, MaxAge: 15}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	img := gocv.IMRead(filepath.Join(dir, "images", file), gocv.IMReadColor)
+	defer img.Close()
+	roi := plate.Inset(-120)
+	for i, tc := range []struct {
+		roi image.Rectangle
+		run bool
+	}{
+		{roi, true},                                  // first look
+		{roi.Add(image.Pt(24, -16)), true},           // jittered: the union is searched
+		{roi, false},                                 // inside the union
+		{roi.Add(image.Pt(12, -8)), false},           // inside the union
+		{roi.Add(image.Pt(24, -16)).Inset(8), false}, // inside the union
+		{roi.Add(image.Pt(-200, 0)), true},           // half off: a larger union than allowed
+		{image.Rect(0, 0, 200, 200), true},           // elsewhere
+	} {
+		before := p.Tiles()
+		d, err := p.DetectZoomed(img, tc.roi, 2, 4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ran := p.Tiles().Run > before.Run
+		if ran != tc.run {
+			t.Errorf("search %d (%v): network ran %v, want %v", i, tc.roi, ran, tc.run)
+		}
+		if plate.In(tc.roi) && !found(d, plate) {
+			t.Errorf("search %d (%v): plate not found", i, tc.roi)
+		}
+	}
+}
+
+// A region small enough once magnified goes through the second, smaller
+// network (SmallInput) and finds the same plate as the full-size one: the
+// plate photo at a quarter size, the plate about 25 px wide, magnified 4x.
+func TestPPOCRSmallInput(t *testing.T) {
+	dir := testenv.Data(t, "plates")
+	img := gocv.IMRead(filepath.Join(dir, "images", "0b86cecf-67d1-4fc0-87c9-b36b0ee228bb.jpg"), gocv.IMReadColor)
+	defer img.Close()
+	quarter := gocv.NewMat()
+	defer quarter.Close()
+	gocv.Resize(img, &quarter, image.Pt(img.Cols()/4, img.Rows()/4), 0, 0, gocv.InterpolationArea)
+	plate := image.Rect(935/4, 362/4, (935+99)/4, (362+49)/4)
+	roi := plate.Inset(-16) // 56x44: 224x176 magnified, inside 320x320
+	var got [][]detect.Detection
+	for _, small := range []image.Point{{}, {320, 320}} {
+		p, err := detect.NewPPOCR(detect.PPOCRConfig{Model: modelPath(t, models.PPOCRDet), Input: image.Pt(640, 640), Threshold: 0.3, BoxThresh: 0.5, SmallInput: small})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := p.DetectZoomed(quarter, roi, 4, 2)
+		p.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !found(d, plate) {
+			t.Errorf("small input %v: plate %v not found in %v", small, plate, d)
+		}
+		got = append(got, d)
+	}
+	t.Logf("640x640: %v; 320x320: %v", got[0], got[1])
+	// The same network run on the same pixels gives the same score; the
+	// smaller input's other padding moves it: proof the small one ran.
+	if len(got[0]) > 0 && len(got[1]) > 0 && got[0][0].Score == got[1][0].Score {
+		t.Errorf("same score %v from both: the region did not go through the small input", got[0][0].Score)
+	}
+}

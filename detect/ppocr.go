@@ -19,6 +19,7 @@ type PPOCR struct {
 	minSide   int     // components thinner than this (input pixels) are noise
 	t         *tiler
 	regions   *regionMemo // reuse for DetectZoomed; nil when off
+	small     *PPOCR      // DetectZoomed's network for regions that fit it; nil when off
 	seen      []int32     // reused component labels
 	stack     []int32
 }
@@ -31,6 +32,10 @@ type PPOCRConfig struct {
 	BoxThresh float32     // mean score of a box, PaddleOCR default 0.6
 	Passes    []Pass
 	Reuse     Reuse // answer unchanged tiles from memory (off when zero)
+	// SmallInput, when set, is a second network's input size (its own Net:
+	// OpenCV 4.6 cannot change a Net's size) for DetectZoomed's regions
+	// that fit it once magnified, instead of padding them to Input.
+	SmallInput image.Point
 }
 
 // NewPPOCR loads the model.
@@ -47,6 +52,14 @@ func NewPPOCR(c PPOCRConfig) (*PPOCR, error) {
 	if c.Reuse.Enabled() {
 		p.regions = newRegionMemo(c.Reuse)
 	}
+	if c.SmallInput != (image.Point{}) {
+		s, err := NewPPOCR(PPOCRConfig{Model: c.Model, Input: c.SmallInput, Threshold: c.Threshold, BoxThresh: c.BoxThresh})
+		if err != nil {
+			p.Close()
+			return nil, err
+		}
+		p.small = s
+	}
 	return p, nil
 }
 
@@ -54,6 +67,9 @@ func NewPPOCR(c PPOCRConfig) (*PPOCR, error) {
 func (p *PPOCR) Close() error {
 	if p.regions != nil {
 		p.regions.close()
+	}
+	if p.small != nil {
+		p.small.Close()
 	}
 	return p.t.close()
 }
@@ -87,11 +103,17 @@ func (p *PPOCR) DetectZoomed(img gocv.Mat, roi image.Rectangle, zoom float64, ma
 	}
 	k := regionKey{frame: image.Pt(img.Cols(), img.Rows()), roi: roi, zoom: zoom, maxTiles: maxTiles}
 	if p.regions != nil {
+		k = p.regions.settle(k)
+		roi = k.roi
 		if d, ok := p.regions.get(img, k); ok {
 			return slices.Clone(d), nil
 		}
 	}
-	d, err := p.t.detectPasses(img, roi, []Pass{{Zoom: zoom, MaxTiles: maxTiles, MaxFit: zoom}}, false)
+	t := p.t
+	if s := p.small; s != nil && math.Ceil(float64(roi.Dx())*zoom) <= float64(s.in.X) && math.Ceil(float64(roi.Dy())*zoom) <= float64(s.in.Y) {
+		t = s.t
+	}
+	d, err := t.detectPasses(img, roi, []Pass{{Zoom: zoom, MaxTiles: maxTiles, MaxFit: zoom}}, false)
 	if err != nil {
 		return nil, err
 	}
@@ -184,6 +206,9 @@ func (p *PPOCR) Tiles() TileStats {
 	s := p.t.stats()
 	if p.regions != nil {
 		s.Reused += p.regions.reused
+	}
+	if p.small != nil {
+		s = s.Add(p.small.t.stats())
 	}
 	return s
 }

@@ -73,6 +73,17 @@ func (y *Yolo) Detect(img gocv.Mat) ([]Detection, error) {
 	return NMS(d, 0.45), nil
 }
 
+// DetectWhole looks at the whole frame once, at the network's input size:
+// the cheap look (one network run) counting takes between full detections.
+// Nothing is reused or remembered.
+func (y *Yolo) DetectWhole(img gocv.Mat) ([]Detection, error) {
+	d, err := y.t.detectPasses(img, image.Rect(0, 0, img.Cols(), img.Rows()), []Pass{{}}, false)
+	if err != nil {
+		return nil, err
+	}
+	return NMS(d, 0.45), nil
+}
+
 func (y *Yolo) inputSize() image.Point { return y.in }
 
 func (y *Yolo) infer(in gocv.Mat) ([]Detection, error) {

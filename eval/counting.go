@@ -25,10 +25,16 @@ type CountSchedule struct {
 	// sequence); the frames between never reach counting, which knows the
 	// stream's rate.
 	LiveMin, LiveMax int
+	// FullEvery > 1 (live only): every FullEvery-th detection looks with
+	// every pass, the others at the whole frame once (ProcessLight), as a
+	// guard-mode camera counts alone between capped detections (count.fps).
+	FullEvery int
 }
 
 func (s CountSchedule) String() string {
 	switch {
+	case s.LiveMax > 0 && s.FullEvery > 1:
+		return fmt.Sprintf("live, %d-%d frames apart, full every %s", s.LiveMin, s.LiveMax, ordinal(s.FullEvery))
 	case s.LiveMax > 0:
 		return fmt.Sprintf("live, detected %d-%d frames apart", s.LiveMin, s.LiveMax)
 	case s.Every <= 1:
@@ -53,15 +59,19 @@ func ordinal(n int) string {
 
 // liveFrames picks the frames a live camera detecting lo to hi frames apart
 // would: a fixed sequence, so runs compare.
-func (s CountSchedule) liveFrames() func(int) bool {
+func (s CountSchedule) liveFrames() func(int) pipeline.CountLook {
 	rng := rand.New(rand.NewPCG(5, 8))
-	next := 0
-	return func(i int) bool {
+	next, n := 0, 0
+	return func(i int) pipeline.CountLook {
 		if i != next {
-			return false
+			return pipeline.CountSkip
 		}
 		next += s.LiveMin + rng.IntN(s.LiveMax-s.LiveMin+1)
-		return true
+		n++
+		if s.FullEvery > 1 && (n-1)%s.FullEvery != 0 {
+			return pipeline.CountLight
+		}
+		return pipeline.CountFull
 	}
 }
 
@@ -69,7 +79,8 @@ func (s CountSchedule) liveFrames() func(int) bool {
 type CountingRow struct {
 	Schedule  string  `json:"schedule"`
 	Every     int     `json:"every,omitempty"`
-	LiveGap   []int   `json:"live_gap,omitempty"` // frames between detections, least and most
+	LiveGap   []int   `json:"live_gap,omitempty"`   // frames between detections, least and most
+	FullEvery int     `json:"full_every,omitempty"` // live: every Nth detection with every pass, the others the whole frame once
 	Detected  int     `json:"frames_detected"`
 	Frames    int     `json:"frames"`
 	In        int     `json:"in"`
@@ -102,14 +113,14 @@ func Counting(ctx context.Context, gt linetruth.Truth, clip string, cfg pipeline
 	cfg.Zones = nil
 	var rows []CountingRow
 	for _, s := range schedules {
-		if s.Every < 1 || s.Every > 100 || s.LiveMin < 0 || s.LiveMax < s.LiveMin || (s.LiveMax > 0 && s.LiveMin < 1) {
+		if s.Every < 1 || s.Every > 100 || s.LiveMin < 0 || s.LiveMax < s.LiveMin || (s.LiveMax > 0 && s.LiveMin < 1) || s.FullEvery < 0 || s.FullEvery > 1000 || (s.FullEvery > 1 && s.LiveMax == 0) {
 			return rows, fmt.Errorf("counting: bad schedule %+v", s)
 		}
 		c := cfg
 		c.Every = s.Every
 		// Every Nth frame: every frame reaches counting, which detects on
 		// each Nth (count.every), as in a file.
-		var pick func(int) bool
+		var pick func(int) pipeline.CountLook
 		if s.LiveMax > 0 {
 			c.Every = 1
 			pick = s.liveFrames()
@@ -124,7 +135,7 @@ func Counting(ctx context.Context, gt linetruth.Truth, clip string, cfg pipeline
 		r := CountingRow{Schedule: s.String(), Detected: got.Detections, Frames: got.Frames,
 			TruthIn: gt.Counts.In, TruthOut: gt.Counts.Out, Crossings: len(gt.Crossings)}
 		if s.LiveMax > 0 {
-			r.LiveGap = []int{s.LiveMin, s.LiveMax}
+			r.LiveGap, r.FullEvery = []int{s.LiveMin, s.LiveMax}, s.FullEvery
 		} else {
 			r.Every = s.Every
 		}

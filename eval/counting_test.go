@@ -42,6 +42,10 @@ func TestCountingAccuracy(t *testing.T) {
 		// most 4 off; without the frame rate (every detection taken
 		// for the next frame) 11-14, 5 off and more.
 		{eval.CountSchedule{Every: 1, LiveMin: 3, LiveMax: 5}, 4, 0.75},
+		// A default guard camera: a full detection every 5 s, counting
+		// alone between at most 3 times a second with one look at the
+		// whole frame (count.fps): 3-5 frames apart, every 12th full.
+		{eval.CountSchedule{Every: 1, LiveMin: 3, LiveMax: 5, FullEvery: 12}, 4, 0.75},
 	} {
 		t.Run(tt.s.String(), func(t *testing.T) {
 			rows, err := eval.Counting(context.Background(), gt, testenv.Data(t, gt.Clip), *cfg, models.Open(testenv.Models(t)), []eval.CountSchedule{tt.s})

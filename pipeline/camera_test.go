@@ -325,12 +325,13 @@ func TestCameraGuardRecheck(t *testing.T) {
 
 // Guard mode with counting at its own rate: detection (faces, plates) runs
 // at the capped DetectFPS while counting's detector runs alone at Count.FPS
-// between detections, so walkers are followed (tracks confirmed, which needs
-// three sightings) although a detection comes only every 5 s.
+// between detections (one look at the whole frame), so walkers are followed
+// (tracks confirmed, which needs three sightings) although a detection comes
+// only every 5 s.
 func TestCameraGuardCountFPS(t *testing.T) {
 	gt := testenv.ReadLineTruth(t)
 	cfg := cameraConfig(testenv.Data(t, gt.Clip))
-	passes, _ := pipeline.ParsePasses("0")
+	passes, _ := pipeline.ParsePasses("0,1:15")
 	cfg.Guard, cfg.DetectFPS = true, 0.2
 	cfg.Count = &pipeline.CountConfig{Every: 1, Threshold: 0.3, Passes: passes, FPS: 4, Lines: []count.Line{gt.CountLine()}}
 	cam, out := startCamera(t, cfg)

@@ -55,8 +55,9 @@ type Counting struct {
 	// seen: what Yolo found in the last frame it ran on (every class, at
 	// SharedThreshold or above), for the plate search to reuse; ran: Yolo
 	// ran on the last frame.
-	seen []detect.Detection
-	ran  bool
+	seen  []detect.Detection
+	ran   bool
+	light bool // the last frame had ProcessLight's look: seen is not shared
 	// Frames a live camera did not give Process (SetRate): period is the
 	// stream's frame period (0: every frame comes here, as from a file);
 	// origin the time of the first frame Process saw and at the number of
@@ -181,18 +182,34 @@ func (c *Counting) scale(w, h int, now time.Time) error {
 // Process looks at one frame (borrowed) taken at now and returns the line
 // crossings it completed.
 func (c *Counting) Process(img gocv.Mat, now time.Time) ([]count.Event, error) {
+	return c.process(img, now, false)
+}
+
+// ProcessLight is Process with one look at the whole frame instead of the
+// configured passes (one network run against up to 16 at 720p): how a
+// guard-mode camera counts between full detections (CountConfig.FPS). Its
+// boxes are not shared (Seen reports that Yolo did not run).
+func (c *Counting) ProcessLight(img gocv.Mat, now time.Time) ([]count.Event, error) {
+	return c.process(img, now, true)
+}
+
+func (c *Counting) process(img gocv.Mat, now time.Time, light bool) ([]count.Event, error) {
 	if c.counter == nil {
 		if err := c.scale(img.Cols(), img.Rows(), now); err != nil {
 			return nil, err
 		}
 	}
 	span := c.unseen(now)
-	c.ran, c.seen = false, nil
+	c.ran, c.seen, c.light = false, nil, light
 	var tracks []track.Track
 	if c.frame%c.cfg.Every != 0 {
 		tracks = c.tracker.Skip()
 	} else {
-		d, err := c.yolo.Detect(img)
+		yolo := c.yolo.Detect
+		if light {
+			yolo = c.yolo.DetectWhole
+		}
+		d, err := yolo(img)
 		if err != nil {
 			c.frame++
 			c.tracker.Skip() // the frame passes unseen
@@ -229,7 +246,7 @@ const SharedThreshold = 0.25
 // class, scores >= SharedThreshold; ok is false if Yolo did not run on it
 // (count.every > 1). The plate search takes its vehicles from here instead
 // of running Yolo a second time.
-func (c *Counting) Seen() (dets []detect.Detection, ok bool) { return c.seen, c.ran }
+func (c *Counting) Seen() (dets []detect.Detection, ok bool) { return c.seen, c.ran && !c.light }
 
 // SharesWith reports whether Yolo runs here as the engine's vehicle search
 // would (same passes), so Seen can stand in for it.
@@ -266,12 +283,22 @@ func CountVideo(ctx context.Context, path string, cfg CountConfig, store *models
 	return CountVideoLive(ctx, path, cfg, store, nil)
 }
 
+// A CountLook is what a live camera's counting does with a frame.
+type CountLook uint8
+
+// Count looks.
+const (
+	CountSkip  CountLook = iota // the frame never reaches counting
+	CountFull                   // Process: every pass (a full detection)
+	CountLight                  // ProcessLight: the whole frame once (counting alone, between detections)
+)
+
 // CountVideoLive counts a video file as a live camera would that detects
-// only the frames detected picks (by 0-based number; nil: every frame): the
-// others never reach counting, which knows the stream's rate (SetRate) and
-// predicts through them. It measures what counting loses at a camera's
+// only the frames look picks (by 0-based number; nil: every frame, fully):
+// the others never reach counting, which knows the stream's rate (SetRate)
+// and predicts through them. It measures what counting loses at a camera's
 // detection rate. On an error it returns what was counted until then.
-func CountVideoLive(ctx context.Context, path string, cfg CountConfig, store *models.Store, detected func(frame int) bool) (out CountedVideo, err error) {
+func CountVideoLive(ctx context.Context, path string, cfg CountConfig, store *models.Store, look func(frame int) CountLook) (out CountedVideo, err error) {
 	v, err := OpenVideo(path)
 	if err != nil {
 		return out, err
@@ -283,7 +310,7 @@ func CountVideoLive(ctx context.Context, path string, cfg CountConfig, store *mo
 	}
 	defer c.Close()
 	defer func() { out.Snapshot = c.Snapshot() }() // whatever ends the loop
-	if detected != nil {
+	if look != nil {
 		c.SetRate(v.Info().FPS)
 	}
 	m := gocv.NewMat()
@@ -300,12 +327,21 @@ func CountVideoLive(ctx context.Context, path string, cfg CountConfig, store *mo
 			return out, err
 		}
 		out.Frames++
-		if detected != nil && !detected(i) {
+		l := CountFull
+		if look != nil {
+			l = look(i)
+		}
+		if l == CountSkip {
 			continue
 		}
 		at := start.Add(time.Duration(float64(i) / v.Info().FPS * float64(time.Second)))
-		ev, err := c.Process(m, at)
-		if _, ran := c.Seen(); ran {
+		var ev []count.Event
+		if l == CountLight {
+			ev, err = c.ProcessLight(m, at)
+		} else {
+			ev, err = c.Process(m, at)
+		}
+		if c.ran {
 			out.Detections++
 		}
 		if err != nil {

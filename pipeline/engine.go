@@ -65,6 +65,10 @@ type Config struct {
 	// PlateVehicleTiles bounds the text detector's runs per vehicle: a
 	// vehicle too large for that many tiles at its zoom is magnified less.
 	PlateVehicleTiles int `json:"plate_vehicle_tiles"`
+	// PlateVehicleSmall, when set, is the side of a second text-detector
+	// input for vehicles small enough to fit it once magnified (0: every
+	// vehicle region is padded to the 640x640 input).
+	PlateVehicleSmall int `json:"plate_vehicle_small"`
 	MaxVehicles       int `json:"max_vehicles"` // largest vehicles searched per frame
 	// VehiclePasses: Yolo-Fastest's input is 320x320, so a distant car needs
 	// a native-resolution (zoom 1) tiled pass to be seen at all.
@@ -100,7 +104,8 @@ func DefaultConfig() Config {
 		PlatePad:           0.25,
 		PlateVehicles:      true,
 		PlateVehicleZoom:   4,
-		PlateVehicleTiles:  2, // measured: bench/README.md
+		PlateVehicleTiles:  2,   // measured: bench/README.md
+		PlateVehicleSmall:  320, // measured: bench/README.md
 		MaxVehicles:        6,
 		VehiclePasses:      []detect.Pass{{Zoom: 0}, {Zoom: 1, MaxTiles: 15}},
 		Reuse:              detect.Reuse{Threshold: 10, MaxAge: 15}, // measured: bench/README.md
@@ -131,6 +136,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("config: plate vehicle zoom %v must be in [1,8]", c.PlateVehicleZoom)
 	case c.PlateVehicles && (c.PlateVehicleTiles < 1 || c.PlateVehicleTiles > 16):
 		return fmt.Errorf("config: plate vehicle tiles %d must be in [1,16]", c.PlateVehicleTiles)
+	case c.PlateVehicleSmall != 0 && (c.PlateVehicleSmall%32 != 0 || c.PlateVehicleSmall < 64 || c.PlateVehicleSmall >= 640):
+		return fmt.Errorf("config: plate vehicle small input %d must be 0 or a multiple of 32 in [64,640)", c.PlateVehicleSmall)
 	case c.PlateVehicles && (c.MaxVehicles < 1 || c.MaxVehicles > 64):
 		return fmt.Errorf("config: max vehicles %d must be in [1,64]", c.MaxVehicles)
 	case !(c.PlatePad >= 0 && c.PlatePad <= 2):
@@ -219,7 +226,11 @@ func (e *Engine) load(cfg Config, store *models.Store) error {
 		}
 	}
 	if cfg.Plates {
-		d, err := detect.NewPPOCR(detect.PPOCRConfig{Model: paths[models.PPOCRDet], Input: image.Pt(640, 640), Threshold: 0.3, BoxThresh: cfg.PlateThreshold, Passes: cfg.PlatePasses, Reuse: cfg.Reuse})
+		pc := detect.PPOCRConfig{Model: paths[models.PPOCRDet], Input: image.Pt(640, 640), Threshold: 0.3, BoxThresh: cfg.PlateThreshold, Passes: cfg.PlatePasses, Reuse: cfg.Reuse}
+		if cfg.PlateVehicles && cfg.PlateVehicleSmall > 0 {
+			pc.SmallInput = image.Pt(cfg.PlateVehicleSmall, cfg.PlateVehicleSmall)
+		}
+		d, err := detect.NewPPOCR(pc)
 		if err != nil {
 			return err
 		}

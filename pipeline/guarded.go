@@ -196,7 +196,7 @@ func (c *Camera) countPeriod() time.Duration {
 // detected at the camera's (slower) DetectFPS. Nothing here reaches the
 // redaction: the guard covers the frames between detections.
 func (c *Camera) countAlone(img gocv.Mat, at time.Time, warn func(string, error)) {
-	events, err := c.counting.Process(img, at)
+	events, err := c.counting.ProcessLight(img, at)
 	if err != nil {
 		warn("counting failed", err)
 	}

@@ -221,6 +221,7 @@ func TestEvalCountingBadFlags(t *testing.T) {
 		{[]string{"-counting", truth, "-count-live", "5-3"}, "-count-live"},
 		{[]string{"-counting", truth, "-count-every", "", "-count-live", ""}, "no schedule"},
 		{[]string{"-counting", truth, "-count-passes", "0,x"}, "-count-passes"},
+		{[]string{"-counting", truth, "-count-live", "", "-count-full-every", "12"}, "-count-full-every"},
 		{[]string{"-counting", truth, "-face-model", "yunet-xl"}, "face model"},
 		{[]string{"-counting", bad}, "frame size"},
 		{[]string{"-counting", truth, "-data", t.TempDir()}, "not there"},

@@ -31,6 +31,7 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer, log *
 	counting := fs.String("counting", "", "instead of image sets: count people crossing the hand-counted line in this file (testdata/counting/vtest-line.json) and compare with it")
 	countEvery := fs.String("count-every", "1,2,3,4", "-counting: detect every Nth frame, the tracker predicting between (a list)")
 	countLive := fs.String("count-live", "3-5", "-counting: also count as a live camera does, detecting MIN-MAX frames apart (\"\": not)")
+	countFull := fs.Int("count-full-every", 0, "-counting, -count-live: every Nth detection with every pass, the others at the whole frame once, as a guard camera with detect_fps and count.fps counts (0: all full)")
 	countPasses := fs.String("count-passes", config.DefaultCamera().Count.Passes, "-counting: Yolo's passes, zoom[:maxtiles],... (a camera's count.passes)")
 	dataDir := fs.String("data", "", "-counting: the shared data directory the truth's clip is in (default $VEIL_DATA, else ../shared/data)")
 	fs.Usage = func() {
@@ -50,7 +51,7 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer, log *
 		return exitUsage
 	}
 	if *counting != "" {
-		scheds, err := countSchedules(*countEvery, *countLive)
+		scheds, err := countSchedules(*countEvery, *countLive, *countFull)
 		if err != nil {
 			fmt.Fprintln(stderr, "veil eval:", err)
 			return exitUsage
@@ -133,9 +134,12 @@ func atomicWrite(path string, fill func(io.Writer) error) error {
 	return nil
 }
 
-// countSchedules reads -count-every (a list of N) and -count-live (MIN-MAX
-// or "").
-func countSchedules(every, live string) ([]eval.CountSchedule, error) {
+// countSchedules reads -count-every (a list of N), -count-live (MIN-MAX or
+// "") and -count-full-every (for the live schedule).
+func countSchedules(every, live string, fullEvery int) ([]eval.CountSchedule, error) {
+	if fullEvery < 0 || fullEvery > 1000 || (fullEvery > 1 && strings.TrimSpace(live) == "") {
+		return nil, fmt.Errorf("-count-full-every %d: want 0-1000, with -count-live", fullEvery)
+	}
 	var out []eval.CountSchedule
 	for _, f := range strings.Split(every, ",") {
 		if f = strings.TrimSpace(f); f == "" {
@@ -154,7 +158,7 @@ func countSchedules(every, live string) ([]eval.CountSchedule, error) {
 		if !ok || err1 != nil || err2 != nil || lo < 1 || hi < lo || hi > 1000 {
 			return nil, fmt.Errorf("-count-live %q: want MIN-MAX frames, 1 <= MIN <= MAX <= 1000", live)
 		}
-		out = append(out, eval.CountSchedule{Every: 1, LiveMin: lo, LiveMax: hi})
+		out = append(out, eval.CountSchedule{Every: 1, LiveMin: lo, LiveMax: hi, FullEvery: fullEvery})
 	}
 	if len(out) == 0 {
 		return nil, fmt.Errorf("-count-every and -count-live: no schedule to count")
