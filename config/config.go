@@ -137,8 +137,9 @@ func (c Count) Validate() error {
 		return fmt.Errorf("count.threshold %v: want (0,1)", c.Threshold)
 	case c.PublishEvery < time.Second || c.PublishEvery > time.Hour:
 		return fmt.Errorf("count.publish_every %v: want 1s-1h", c.PublishEvery)
-	case !(c.FPS >= 0 && c.FPS <= 30):
-		return fmt.Errorf("count.fps %v: want 0-30 (0: with each detection)", c.FPS)
+	}
+	if err := pipeline.CheckRate("count.fps", c.FPS, pipeline.MinCountFPS, pipeline.MaxCountFPS); err != nil {
+		return err
 	}
 	if _, err := pipeline.ParsePasses(c.Passes); err != nil {
 		return fmt.Errorf("count.passes: %w", err)
@@ -582,10 +583,11 @@ func (c Camera) Validate() error {
 		return fmt.Errorf("hold %d: want 0-300 frames", c.Hold)
 	case c.Mode != ModeSync && c.Mode != ModeGuard:
 		return fmt.Errorf("mode %q: want %s or %s", c.Mode, ModeSync, ModeGuard)
-	case !(c.DetectFPS >= 0 && c.DetectFPS <= 120):
-		return fmt.Errorf("detect_fps %v: want 0-120 (0: no cap)", c.DetectFPS)
 	case c.GuardRecheck != 0 && (c.GuardRecheck < 100*time.Millisecond || c.GuardRecheck > 10*time.Minute):
 		return fmt.Errorf("guard_recheck %v: want 100ms-10m (0: the default, 10s)", c.GuardRecheck)
+	}
+	if err := pipeline.CheckRate("detect_fps", c.DetectFPS, pipeline.MinDetectFPS, pipeline.MaxDetectFPS); err != nil {
+		return err
 	}
 	for i, z := range c.Zones {
 		if err := validPolygon(z); err != nil {

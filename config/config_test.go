@@ -138,6 +138,8 @@ func TestValidationNamesField(t *testing.T) {
 		{"count passes", "cameras:\n  - {name: a, source: demo, count: {passes: 'x'}}\n", nil, "count.passes"},
 		{"count fps", "cameras:\n  - {name: a, source: demo, count: {fps: 31}}\n", nil, "count.fps"},
 		{"count fps nan", "cameras:\n  - {name: a, source: demo, count: {fps: .nan}}\n", nil, "count.fps"},
+		{"count fps tiny", "cameras:\n  - {name: a, source: demo, count: {fps: 1e-300}}\n", nil, "count.fps"},
+		{"detect fps tiny", "cameras:\n  - {name: a, source: demo, detect_fps: 1e-300}\n", nil, "detect_fps"},
 		{"listen", "http:\n  listen: localhost\n", nil, "http.listen"},
 		{"listen port", "http:\n  listen: 127.0.0.1:-1\n", nil, "http.listen"},
 		{"nan fps", "cameras:\n  - {name: a, source: demo, fps: .nan}\n", nil, "fps"},

@@ -164,7 +164,7 @@ func (t *tileMemo) store(src image.Rectangle, dets []Detection) {
 // regionMemo is tile reuse for searches inside a region (the plate search
 // inside each vehicle): a region whose pixels have not changed since it was
 // last searched at the same zoom is answered with what was found then. The
-// caller keeps regions stable (a parked car's box jitters by a pixel; the
+// caller keeps regions stable (a parked car's box jitters by a few pixels; the
 // engine snaps it outward to a grid).
 type regionMemo struct {
 	cfg     Reuse
@@ -206,36 +206,40 @@ func (m *regionMemo) close() {
 
 // settle returns the region to search for k: a remembered region at the
 // same zoom that contains k's (the smallest), else the union of k's with a
-// remembered region of the same vehicle (overlapping it by IoU >= 0.5 and
-// at most settleGrowth times k's area), else k. A parked car's box from Yolo
-// moves by 10-25 px between frames (measured on vtest.avi's parked cars),
-// more than the engine's 16 px grid: without this each frame's box was a new
-// region, searched again though nothing in it had changed. The region
-// searched always contains k's, so nothing inside k's goes unsearched.
-func (m *regionMemo) settle(k regionKey) regionKey {
-	same := func(e regionKey) bool {
-		return e.frame == k.frame && e.zoom == k.zoom && e.maxTiles == k.maxTiles
+// remembered region of the same vehicle (overlapping it by IoU >= 0.5), else
+// k. Either must be at most settleGrowth times k's area and be searched at
+// no less magnification than k's (scale gives it: a region too large for
+// the tile bound is magnified less). A parked car's box from Yolo moves by
+// 10-25 px between frames (measured on vtest.avi's parked cars), more than
+// the engine's 16 px grid: without this each frame's box was a new region,
+// searched again though nothing in it had changed. The region searched
+// always contains k's, so nothing inside k's goes unsearched or is searched
+// smaller.
+func (m *regionMemo) settle(k regionKey, scale func(image.Rectangle) float64) regionKey {
+	fits := func(e regionKey) bool {
+		return e.frame == k.frame && e.zoom == k.zoom && e.maxTiles == k.maxTiles &&
+			area(e.roi) <= settleGrowth*area(k.roi) && scale(e.roi) >= scale(k.roi)
 	}
-	smaller := func(a, b image.Rectangle) bool { // by area, then position: map order must not matter
-		if area(a) != area(b) {
+	smaller := func(a, b image.Rectangle) bool { // a total order: map order must not matter
+		switch {
+		case area(a) != area(b):
 			return area(a) < area(b)
+		case a.Min != b.Min:
+			return a.Min.X < b.Min.X || (a.Min.X == b.Min.X && a.Min.Y < b.Min.Y)
 		}
-		return a.Min.X < b.Min.X || (a.Min.X == b.Min.X && a.Min.Y < b.Min.Y)
+		return a.Max.X < b.Max.X
 	}
 	var in, grown *regionKey
 	for e := range m.entries {
-		if !same(e) {
-			continue
-		}
 		switch {
 		case k.roi.In(e.roi):
-			if in == nil || smaller(e.roi, in.roi) {
+			if fits(e) && (in == nil || smaller(e.roi, in.roi)) {
 				in = &e
 			}
-		case in == nil && IoU(e.roi, k.roi) >= 0.5:
+		case IoU(e.roi, k.roi) >= 0.5:
 			u := e
 			u.roi = e.roi.Union(k.roi)
-			if area(u.roi) <= settleGrowth*area(k.roi) && (grown == nil || smaller(u.roi, grown.roi)) {
+			if fits(u) && (grown == nil || smaller(u.roi, grown.roi)) {
 				grown = &u
 			}
 		}

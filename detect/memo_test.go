@@ -188,7 +188,8 @@ func TestRegionReuse(t *testing.T) {
 // A vehicle's box jitters from frame to frame (a parked car's by 10-25 px):
 // a region inside one already searched, unchanged, is answered from memory;
 // one overlapping it is searched as their union, which then answers both.
-// Every answer covers the region asked for: the plate is found in each.
+// Every answer covers the region asked for, at its magnification, from a
+// search at most 1.5 times its area: the plate is found in each.
 func TestRegionReuseJitter(t *testing.T) {
 	dir := testenv.Data(t, "plates")
 	const file = "0b86cecf-67d1-4fc0-87c9-b36b0ee228bb.jpg"
@@ -211,8 +212,15 @@ func TestRegionReuseJitter(t *testing.T) {
 		{roi, false},                                 // inside the union
 		{roi.Add(image.Pt(12, -8)), false},           // inside the union
 		{roi.Add(image.Pt(24, -16)).Inset(8), false}, // inside the union
-		{roi.Add(image.Pt(-200, 0)), true},           // half off: a larger union than allowed
+		{roi.Add(image.Pt(-200, 0)), true},           // IoU 0.26: another vehicle
 		{image.Rect(0, 0, 200, 200), true},           // elsewhere
+		{roi.Inset(60), true},                        // inside the union, but a third of it: not answered by a search that large
+		// 480x600 at 2x needs 6 tiles, over the bound of 4: searched at
+		// less than 2x. A 400x560 region inside it (4 tiles at 2x) must
+		// not be answered by that smaller magnification.
+		{image.Rect(0, 300, 480, 900), true},
+		{image.Rect(40, 320, 440, 880), true},
+		{image.Rect(40, 320, 440, 880), false}, // its own search, again
 	} {
 		before := p.Tiles()
 		d, err := p.DetectZoomed(img, tc.roi, 2, 4)

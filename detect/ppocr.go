@@ -101,9 +101,15 @@ func (p *PPOCR) DetectZoomed(img gocv.Mat, roi image.Rectangle, zoom float64, ma
 	if roi.Dx() < 2 || roi.Dy() < 2 {
 		return nil, nil
 	}
+	pass := Pass{Zoom: zoom, MaxTiles: maxTiles, MaxFit: zoom}
 	k := regionKey{frame: image.Pt(img.Cols(), img.Rows()), roi: roi, zoom: zoom, maxTiles: maxTiles}
 	if p.regions != nil {
-		k = p.regions.settle(k)
+		k = p.regions.settle(k, func(r image.Rectangle) float64 {
+			if t := plan(r.Dx(), r.Dy(), p.in, pass); len(t) > 0 {
+				return t[0].scale
+			}
+			return 0
+		})
 		roi = k.roi
 		if d, ok := p.regions.get(img, k); ok {
 			return slices.Clone(d), nil
@@ -113,7 +119,7 @@ func (p *PPOCR) DetectZoomed(img gocv.Mat, roi image.Rectangle, zoom float64, ma
 	if s := p.small; s != nil && math.Ceil(float64(roi.Dx())*zoom) <= float64(s.in.X) && math.Ceil(float64(roi.Dy())*zoom) <= float64(s.in.Y) {
 		t = s.t
 	}
-	d, err := t.detectPasses(img, roi, []Pass{{Zoom: zoom, MaxTiles: maxTiles, MaxFit: zoom}}, false)
+	d, err := t.detectPasses(img, roi, []Pass{pass}, false)
 	if err != nil {
 		return nil, err
 	}

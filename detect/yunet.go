@@ -164,6 +164,13 @@ func (y *YuNet) infer2023() ([]Detection, error) {
 	for i, stride := range []int{8, 16, 32} {
 		cols, rows := y.in.X/stride, y.in.Y/stride
 		n := cols * rows
+		// Exact sizes: a file made for another input would decode to
+		// misplaced boxes, not to an error, if only "enough" were checked.
+		for k, want := range []int{n, n, 4 * n} {
+			if got := int(outs[3*k+i].Total()); got != want {
+				return nil, fmt.Errorf("yunet: output %s has %d values, want %d (is the model's input %v?)", yunet2023Outputs[3*k+i], got, want, y.in)
+			}
+		}
 		cls, err := floatData(outs[i], n)
 		if err != nil {
 			return nil, err

@@ -116,7 +116,7 @@ type CameraStatus struct {
 	// counting's detector alone, between detections.
 	CountRuns uint64  `json:"count_runs"`
 	LatencyMs float64 `json:"latency_ms"` // capture to encoded sample (moving average)
-	DetectMs  float64 `json:"detect_ms"`  // detection per frame, wall time, counting included (moving average)
+	DetectMs  float64 `json:"detect_ms"`  // detection per frame, wall time, counting included when it ran along (moving average)
 }
 
 // Camera is one pipeline: capture -> (newest frame wins) -> detect -> hold
@@ -145,6 +145,15 @@ func NewCamera(cfg CameraConfig, store *models.Store, out SampleWriter, log *slo
 	if err := cfg.Engine.Validate(); err != nil {
 		return nil, fmt.Errorf("camera %s: %w", cfg.Name, err)
 	}
+	if err := CheckRate("detect fps", cfg.DetectFPS, MinDetectFPS, MaxDetectFPS); err != nil {
+		return nil, fmt.Errorf("camera %s: %w", cfg.Name, err)
+	}
+	if cfg.Count != nil {
+		if err := CheckRate("count fps", cfg.Count.FPS, MinCountFPS, MaxCountFPS); err != nil {
+			return nil, fmt.Errorf("camera %s: %w", cfg.Name, err)
+		}
+	}
+	cfg.Engine.Reuse = guardReuse(cfg)
 	eng, err := NewEngine(cfg.Engine, store)
 	if err != nil {
 		return nil, fmt.Errorf("camera %s: %w", cfg.Name, err)
@@ -547,27 +556,18 @@ func (w *worker) send(frame redact.Frame, f captured, ft *FrameTiming, t0 time.T
 	return frame.Release(), nil
 }
 
-// detect counts people and vehicles in img (if counting is on) and finds
-// faces and plates, faces while counting runs; counting's Yolo boxes stand in
-// for the engine's own vehicle search when they can (c.share). Counting reads
-// the frame and keeps only numbers: its failure costs counts (reported to
-// warn), never redaction. count is the time counting took.
+// detect finds faces and plates in img and, with withCount (and counting
+// on), counts people and vehicles in it while faces are found; counting's
+// Yolo boxes stand in for the engine's own vehicle search when they can
+// (c.share). count is the time counting took.
 func (c *Camera) detect(img gocv.Mat, at time.Time, withCount bool, t *Timings, warn func(string, error)) (dets []detect.Detection, count time.Duration, err error) {
 	along := func() ([]detect.Detection, bool) {
 		if c.counting == nil || !withCount {
 			return nil, false
 		}
 		t0 := time.Now()
-		events, err := c.counting.Process(img, at)
+		c.count(img, at, false, warn)
 		count = time.Since(t0)
-		if err != nil {
-			warn("counting failed", err)
-		}
-		if c.cfg.Events != nil {
-			for _, e := range events {
-				c.cfg.Events.WriteEvent(e)
-			}
-		}
 		if c.share {
 			return c.counting.Seen()
 		}
@@ -575,6 +575,26 @@ func (c *Camera) detect(img gocv.Mat, at time.Time, withCount bool, t *Timings, 
 	}
 	dets, err = c.eng.DetectAlong(img, along, t)
 	return dets, count, err
+}
+
+// count runs counting on img (light: one look at the whole frame, as
+// between guard-mode detections) and sends its events. Counting reads the
+// frame and keeps only numbers: its failure costs counts (reported to warn),
+// never redaction.
+func (c *Camera) count(img gocv.Mat, at time.Time, light bool, warn func(string, error)) {
+	process := c.counting.Process
+	if light {
+		process = c.counting.ProcessLight
+	}
+	events, err := process(img, at)
+	if err != nil {
+		warn("counting failed", err)
+	}
+	if c.cfg.Events != nil {
+		for _, e := range events {
+			c.cfg.Events.WriteEvent(e)
+		}
+	}
 }
 
 // warn logs at most once every 10 s per worker: a broken detector must not

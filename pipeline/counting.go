@@ -244,8 +244,8 @@ const SharedThreshold = 0.25
 
 // Seen returns what Yolo found in the last frame Process looked at, every
 // class, scores >= SharedThreshold; ok is false if Yolo did not run on it
-// (count.every > 1). The plate search takes its vehicles from here instead
-// of running Yolo a second time.
+// (count.every > 1) or took ProcessLight's look only. The plate search takes
+// its vehicles from here instead of running Yolo a second time.
 func (c *Counting) Seen() (dets []detect.Detection, ok bool) { return c.seen, c.ran && !c.light }
 
 // SharesWith reports whether Yolo runs here as the engine's vehicle search

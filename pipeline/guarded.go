@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"fmt"
 	"image"
 	"slices"
 	"sync"
@@ -115,9 +116,13 @@ func (d *detector) run(ctx context.Context, threshold float64) {
 		countDue := !started.Before(nextCount)
 		if c.countPeriod() > 0 && countDue && started.Add(countTook).Before(nextDetect) { // only counting is due: it runs alone
 			nextCount = started.Add(c.countPeriod())
-			c.countAlone(j.mat, j.at, warn)
+			c.count(j.mat, j.at, true, warn)
+			c.update(func(s *CameraStatus) { s.CountRuns++ })
 			countTook = time.Since(started)
-			d.ready <- d.waitDue(ctx, nextDetect, nextCount, j)
+			if !d.waitDue(ctx, nextDetect, nextCount) {
+				return
+			}
+			d.ready <- j // the only job: the slot is free
 			continue
 		}
 		// A detection is due, or will be before counting alone could end.
@@ -135,10 +140,7 @@ func (d *detector) run(ctx context.Context, threshold float64) {
 			s.Detections++
 		})
 		if err != nil {
-			if time.Since(warnedAt) > 10*time.Second {
-				c.log.Warn("detection failed: frames masked", "err", err)
-				warnedAt = time.Now()
-			}
+			warn("detection failed: frames masked", err)
 		} else {
 			bounds := image.Rect(0, 0, j.mat.Cols(), j.mat.Rows())
 			var p *gocv.Mat
@@ -158,15 +160,17 @@ func (d *detector) run(ctx context.Context, threshold float64) {
 		d.mu.Unlock()
 		j.thumb.CopyTo(&prev)
 		havePrev = err == nil
-		d.ready <- d.waitDue(ctx, nextDetect, nextCount, j)
+		if !d.waitDue(ctx, nextDetect, nextCount) {
+			return
+		}
+		d.ready <- j // the only job: the slot is free
 	}
 }
 
 // waitDue waits until a detection or counting is due (the cap: with
-// DetectFPS, and counting's own rate between detections), then returns j,
-// the only job, to be handed back to the worker: the slot is free. On
-// cancellation it returns at once (the run loop then ends).
-func (d *detector) waitDue(ctx context.Context, nextDetect, nextCount time.Time, j *detJob) *detJob {
+// DetectFPS, and counting's own rate between detections). It reports false
+// on cancellation: the run loop then ends without taking another frame.
+func (d *detector) waitDue(ctx context.Context, nextDetect, nextCount time.Time) bool {
 	next := nextDetect
 	if d.c.countPeriod() > 0 && nextCount.Before(next) {
 		next = nextCount
@@ -179,7 +183,7 @@ func (d *detector) waitDue(ctx context.Context, nextDetect, nextCount time.Time,
 		case <-ctx.Done():
 		}
 	}
-	return j
+	return ctx.Err() == nil
 }
 
 // countPeriod is the least time between two runs of counting's detector in
@@ -191,21 +195,36 @@ func (c *Camera) countPeriod() time.Duration {
 	return time.Duration(float64(time.Second) / c.cfg.Count.FPS)
 }
 
-// countAlone runs counting on its own, between detections: people and
-// vehicles are followed at counting's rate while faces and plates are
-// detected at the camera's (slower) DetectFPS. Nothing here reaches the
-// redaction: the guard covers the frames between detections.
-func (c *Camera) countAlone(img gocv.Mat, at time.Time, warn func(string, error)) {
-	events, err := c.counting.ProcessLight(img, at)
-	if err != nil {
-		warn("counting failed", err)
+// guardReuse is the camera's tile reuse. Reuse bounds how long a tile is
+// answered from memory in detections (MaxAge); with detections spaced out by
+// DetectFPS the bound is kept in time instead, to the motion gate's recheck
+// (0.2 a second and 10 s: 2 detections, not 15, so 75 s).
+func guardReuse(cfg CameraConfig) detect.Reuse {
+	r := cfg.Engine.Reuse
+	if !cfg.Guard || cfg.DetectFPS <= 0 || !r.Enabled() {
+		return r
 	}
-	if c.cfg.Events != nil {
-		for _, e := range events {
-			c.cfg.Events.WriteEvent(e)
-		}
+	recheck := cfg.GuardRecheck
+	if recheck <= 0 {
+		recheck = GuardRecheck
 	}
-	c.update(func(s *CameraStatus) { s.CountRuns++ })
+	r.MaxAge = max(1, min(r.MaxAge, int(recheck.Seconds()*cfg.DetectFPS)))
+	return r
+}
+
+// The rates guard mode's caps accept (0 turns each off): a period must fit
+// a time.Duration.
+const (
+	MinDetectFPS, MaxDetectFPS = 0.01, 120
+	MinCountFPS, MaxCountFPS   = 0.1, 30
+)
+
+// CheckRate names a rate (detect_fps, count.fps) outside [lo, hi] and not 0.
+func CheckRate(name string, v, lo, hi float64) error {
+	if v == 0 || (v >= lo && v <= hi) {
+		return nil
+	}
+	return fmt.Errorf("%s %v: want 0 (off) or %v-%v", name, v, lo, hi)
 }
 
 // detectPeriod is the least time between the starts of two detections

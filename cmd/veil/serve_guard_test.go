@@ -42,6 +42,12 @@ func TestServeGuardBrowser(t *testing.T) {
 	}
 	c := camera(cam, clip.Path)
 	c.Mode = config.ModeGuard
+	// Detection as often as the cores allow: the checks below need it to
+	// look at each still within its 2 s (the stamp and the face-free area
+	// are masked until it has). With the default cap (one every 5 s) most
+	// frames stay masked broadly, which hides faces as well but leaves
+	// too few frames for the checks to judge.
+	c.DetectFPS = 0
 	c.Detect.Config.Plates = false // the clip has no plates; spare the two cores
 	g, base := startGateway(t, testConfig(t, c))
 	waitRunning(t, g, 60*time.Second)
