@@ -143,20 +143,30 @@ func BenchmarkTileReuse(b *testing.B) {
 	}
 }
 
-// The search inside a region (a vehicle) is reused while the region's
-// pixels do not change, and run again when they do.
-func TestRegionReuse(t *testing.T) {
-	dir := testenv.Data(t, "plates")
-	const file = "0b86cecf-67d1-4fc0-87c9-b36b0ee228bb.jpg"
-	plate := image.Rect(935, 362, 935+99, 362+49)
+// plateFixture is a text detector with region reuse on, a real car photo
+// (1920x1080, freed when the test ends) and its annotated plate.
+func plateFixture(t *testing.T) (*detect.PPOCR, gocv.Mat, image.Rectangle) {
+	t.Helper()
 	p, err := detect.NewPPOCR(detect.PPOCRConfig{Model: modelPath(t, models.PPOCRDet), Input: image.Pt(640, 640), Threshold: 0.3, BoxThresh: 0.5,
 		Reuse: detect.Reuse{Threshold: 10, MaxAge: 15}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer p.Close()
-	img := gocv.IMRead(filepath.Join(dir, "images", file), gocv.IMReadColor)
-	defer img.Close()
+	t.Cleanup(func() { p.Close() })
+	img := gocv.IMRead(filepath.Join(testenv.Data(t, "plates"), "images", plateFile), gocv.IMReadColor)
+	if img.Empty() {
+		t.Fatal("cannot read " + plateFile)
+	}
+	t.Cleanup(func() { img.Close() })
+	return p, img, image.Rect(935, 362, 935+99, 362+49)
+}
+
+const plateFile = "0b86cecf-67d1-4fc0-87c9-b36b0ee228bb.jpg"
+
+// The search inside a region (a vehicle) is reused while the region's
+// pixels do not change, and run again when they do.
+func TestRegionReuse(t *testing.T) {
+	p, img, plate := plateFixture(t)
 	roi := plate.Inset(-120)
 	search := func(m gocv.Mat) ([]detect.Detection, detect.TileStats) {
 		t.Helper()
@@ -191,17 +201,7 @@ func TestRegionReuse(t *testing.T) {
 // Every answer covers the region asked for, at its magnification, from a
 // search at most 1.5 times its area: the plate is found in each.
 func TestRegionReuseJitter(t *testing.T) {
-	dir := testenv.Data(t, "plates")
-	const file = "0b86cecf-67d1-4fc0-87c9-b36b0ee228bb.jpg"
-	plate := image.Rect(935, 362, 935+99, 362+49)
-	p, err := detect.NewPPOCR(detect.PPOCRConfig{Model: modelPath(t, models.PPOCRDet), Input: image.Pt(640, 640), Threshold: 0.3, BoxThresh: 0.5,
-		Reuse: detect.Reuse{Threshold: 10, MaxAge: 15}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-	img := gocv.IMRead(filepath.Join(dir, "images", file), gocv.IMReadColor)
-	defer img.Close()
+	p, img, plate := plateFixture(t)
 	roi := plate.Inset(-120)
 	for i, tc := range []struct {
 		roi image.Rectangle
@@ -241,8 +241,7 @@ func TestRegionReuseJitter(t *testing.T) {
 // network (SmallInput) and finds the same plate as the full-size one: the
 // plate photo at a quarter size, the plate about 25 px wide, magnified 4x.
 func TestPPOCRSmallInput(t *testing.T) {
-	dir := testenv.Data(t, "plates")
-	img := gocv.IMRead(filepath.Join(dir, "images", "0b86cecf-67d1-4fc0-87c9-b36b0ee228bb.jpg"), gocv.IMReadColor)
+	img := gocv.IMRead(filepath.Join(testenv.Data(t, "plates"), "images", plateFile), gocv.IMReadColor)
 	defer img.Close()
 	quarter := gocv.NewMat()
 	defer quarter.Close()
