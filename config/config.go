@@ -138,7 +138,7 @@ func (c Count) Validate() error {
 	case c.PublishEvery < time.Second || c.PublishEvery > time.Hour:
 		return fmt.Errorf("count.publish_every %v: want 1s-1h", c.PublishEvery)
 	}
-	if err := pipeline.CheckRate("count.fps", c.FPS, pipeline.MinCountFPS, pipeline.MaxCountFPS); err != nil {
+	if err := pipeline.CheckRate("count.fps", c.FPS, pipeline.MinCountFPS, pipeline.MaxCountFPS, pipeline.CountFPSZero); err != nil {
 		return err
 	}
 	if _, err := pipeline.ParsePasses(c.Passes); err != nil {
@@ -376,10 +376,10 @@ func DemoCamera() Camera {
 func DefaultCamera() Camera {
 	d, _ := Preset("live")
 	// Guard mode detects every 5 s and counts alone 3 times a second
-	// between: on a busy 720p30 scene 1.9x the CPU of decoding and encoding
-	// alone, against 4.3x detecting as often as the cores allow, for 27 %
-	// of the frame masked against 22-24 %, and counting finds as many
-	// crossings (bench/README.md).
+	// between: on a busy 720p30 scene 1.8-1.9x the CPU of decoding and
+	// encoding alone, against 4.3x detecting as often as the cores allow,
+	// for 28-30 % of the frame masked against 21.5-24 %, and counting finds
+	// as many crossings (bench/README.md).
 	return Camera{Detect: Detect{Preset: "live", Config: d}, BitrateKbps: 1500, MaxLatency: 2 * time.Second, Hold: 5, Mode: ModeGuard, DetectFPS: 0.2,
 		Count: Count{Enabled: true, Every: 1, Threshold: 0.3, Passes: "0,1:15", FPS: 3, PublishEvery: 10 * time.Second}}
 }
@@ -586,7 +586,7 @@ func (c Camera) Validate() error {
 	case c.GuardRecheck != 0 && (c.GuardRecheck < 100*time.Millisecond || c.GuardRecheck > 10*time.Minute):
 		return fmt.Errorf("guard_recheck %v: want 100ms-10m (0: the default, 10s)", c.GuardRecheck)
 	}
-	if err := pipeline.CheckRate("detect_fps", c.DetectFPS, pipeline.MinDetectFPS, pipeline.MaxDetectFPS); err != nil {
+	if err := pipeline.CheckRate("detect_fps", c.DetectFPS, pipeline.MinDetectFPS, pipeline.MaxDetectFPS, pipeline.DetectFPSZero); err != nil {
 		return err
 	}
 	for i, z := range c.Zones {

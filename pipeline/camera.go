@@ -145,15 +145,18 @@ func NewCamera(cfg CameraConfig, store *models.Store, out SampleWriter, log *slo
 	if err := cfg.Engine.Validate(); err != nil {
 		return nil, fmt.Errorf("camera %s: %w", cfg.Name, err)
 	}
-	if err := CheckRate("detect fps", cfg.DetectFPS, MinDetectFPS, MaxDetectFPS); err != nil {
+	if err := CheckRate("detect fps", cfg.DetectFPS, MinDetectFPS, MaxDetectFPS, DetectFPSZero); err != nil {
 		return nil, fmt.Errorf("camera %s: %w", cfg.Name, err)
 	}
+	cfg.Engine.Reuse = guardReuse(cfg, cfg.Engine.Reuse)
 	if cfg.Count != nil {
-		if err := CheckRate("count fps", cfg.Count.FPS, MinCountFPS, MaxCountFPS); err != nil {
+		if err := CheckRate("count fps", cfg.Count.FPS, MinCountFPS, MaxCountFPS, CountFPSZero); err != nil {
 			return nil, fmt.Errorf("camera %s: %w", cfg.Name, err)
 		}
+		cc := *cfg.Count // the caller's stays as it was
+		cc.Reuse = guardReuse(cfg, cc.Reuse)
+		cfg.Count = &cc
 	}
-	cfg.Engine.Reuse = guardReuse(cfg)
 	eng, err := NewEngine(cfg.Engine, store)
 	if err != nil {
 		return nil, fmt.Errorf("camera %s: %w", cfg.Name, err)

@@ -112,6 +112,9 @@ func (d *detector) run(ctx context.Context, threshold float64) {
 		case <-ctx.Done():
 			return
 		}
+		if ctx.Err() != nil { // both were ready: shutting down takes no frame
+			return
+		}
 		started := time.Now()
 		countDue := !started.Before(nextCount)
 		if c.countPeriod() > 0 && countDue && started.Add(countTook).Before(nextDetect) { // only counting is due: it runs alone
@@ -195,12 +198,13 @@ func (c *Camera) countPeriod() time.Duration {
 	return time.Duration(float64(time.Second) / c.cfg.Count.FPS)
 }
 
-// guardReuse is the camera's tile reuse. Reuse bounds how long a tile is
-// answered from memory in detections (MaxAge); with detections spaced out by
-// DetectFPS the bound is kept in time instead, to the motion gate's recheck
-// (0.2 a second and 10 s: 2 detections, not 15, so 75 s).
-func guardReuse(cfg CameraConfig) detect.Reuse {
-	r := cfg.Engine.Reuse
+// guardReuse is r, tile reuse of a camera's detectors (the engine's, and
+// counting's, whose boxes the plate search shares). Reuse bounds how long a
+// tile is answered from memory in detections (MaxAge); with detections
+// spaced out by DetectFPS the bound is kept in time instead, to the motion
+// gate's recheck (0.2 a second and 10 s: 2 detections, not 15, so 75 s;
+// fewer than one detection a recheck: no reuse).
+func guardReuse(cfg CameraConfig, r detect.Reuse) detect.Reuse {
 	if !cfg.Guard || cfg.DetectFPS <= 0 || !r.Enabled() {
 		return r
 	}
@@ -208,7 +212,7 @@ func guardReuse(cfg CameraConfig) detect.Reuse {
 	if recheck <= 0 {
 		recheck = GuardRecheck
 	}
-	r.MaxAge = max(1, min(r.MaxAge, int(recheck.Seconds()*cfg.DetectFPS)))
+	r.MaxAge = min(r.MaxAge, int(recheck.Seconds()*cfg.DetectFPS))
 	return r
 }
 
@@ -219,13 +223,20 @@ const (
 	MinCountFPS, MaxCountFPS   = 0.1, 30
 )
 
-// CheckRate names a rate (detect_fps, count.fps) outside [lo, hi] and not 0.
-func CheckRate(name string, v, lo, hi float64) error {
+// CheckRate names a rate (detect_fps, count.fps) outside [lo, hi] and not
+// 0; zero says what 0 means for it.
+func CheckRate(name string, v, lo, hi float64, zero string) error {
 	if v == 0 || (v >= lo && v <= hi) {
 		return nil
 	}
-	return fmt.Errorf("%s %v: want 0 (off) or %v-%v", name, v, lo, hi)
+	return fmt.Errorf("%s %v: want %v-%v, or 0 (%s)", name, v, lo, hi, zero)
 }
+
+// What 0 means for each rate.
+const (
+	DetectFPSZero = "no cap"
+	CountFPSZero  = "only with each detection"
+)
 
 // detectPeriod is the least time between the starts of two detections
 // (DetectFPS; 0 when uncapped).

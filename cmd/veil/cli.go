@@ -76,7 +76,7 @@ func engineFlags(fs *flag.FlagSet) func() (pipeline.Config, string, error) {
 	faceSmallThr := fs.Float64("face-small-threshold", float64(def.FaceSmallThreshold), "score threshold for face boxes narrower than -face-small-width")
 	faceSmallW := fs.Int("face-small-width", def.FaceSmallWidth, "face boxes narrower than this (px) use -face-small-threshold (0: off)")
 	plateThr := fs.Float64("plate-threshold", float64(def.PlateThreshold), "plate (text) score threshold (lower finds more)")
-	faceModel := fs.String("face-model", def.FaceModel, "face detector: yunet (2021), yunet-s or yunet-n (2023)")
+	faceModel := fs.String("face-model", def.FaceModel, "face detector: yunet (2021), yunet-s or yunet-n (2023; their large-face threshold is at most 0.5, as they score large faces lower)")
 	facePasses := fs.String("face-passes", pipeline.FormatPasses(def.FacePasses), "face detection passes: zoom[:maxtiles],... (0 = whole frame)")
 	platePasses := fs.String("plate-passes", pipeline.FormatPasses(def.PlatePasses), "plate detection passes: zoom[:maxtiles],...")
 	ultra := fs.Bool("ultraface", def.UltraFace, "also run UltraFace for faces (better on masked and turned faces)")
