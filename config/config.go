@@ -138,7 +138,7 @@ func (c Count) Validate() error {
 	case c.PublishEvery < time.Second || c.PublishEvery > time.Hour:
 		return fmt.Errorf("count.publish_every %v: want 1s-1h", c.PublishEvery)
 	}
-	if err := pipeline.CheckRate("count.fps", c.FPS, pipeline.MinCountFPS, pipeline.MaxCountFPS, pipeline.CountFPSZero); err != nil {
+	if err := pipeline.CheckCountFPS("count.fps", c.FPS); err != nil {
 		return err
 	}
 	if _, err := pipeline.ParsePasses(c.Passes); err != nil {
@@ -586,7 +586,7 @@ func (c Camera) Validate() error {
 	case c.GuardRecheck != 0 && (c.GuardRecheck < 100*time.Millisecond || c.GuardRecheck > 10*time.Minute):
 		return fmt.Errorf("guard_recheck %v: want 100ms-10m (0: the default, 10s)", c.GuardRecheck)
 	}
-	if err := pipeline.CheckRate("detect_fps", c.DetectFPS, pipeline.MinDetectFPS, pipeline.MaxDetectFPS, pipeline.DetectFPSZero); err != nil {
+	if err := pipeline.CheckDetectFPS("detect_fps", c.DetectFPS); err != nil {
 		return err
 	}
 	for i, z := range c.Zones {

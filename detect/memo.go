@@ -216,9 +216,10 @@ func (m *regionMemo) close() {
 // always contains k's, so nothing inside k's goes unsearched or is searched
 // smaller.
 func (m *regionMemo) settle(k regionKey, scale func(image.Rectangle) float64) regionKey {
+	kScale := scale(k.roi)
 	fits := func(e regionKey) bool {
 		return e.frame == k.frame && e.zoom == k.zoom && e.maxTiles == k.maxTiles &&
-			area(e.roi) <= settleGrowth*area(k.roi) && scale(e.roi) >= scale(k.roi)
+			area(e.roi) <= settleGrowth*area(k.roi) && scale(e.roi) >= kScale
 	}
 	smaller := func(a, b image.Rectangle) bool { // a total order: map order must not matter
 		switch {

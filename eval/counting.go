@@ -26,7 +26,7 @@ type CountSchedule struct {
 	// stream's rate.
 	LiveMin, LiveMax int
 	// FullEvery > 1 (live only): every FullEvery-th detection looks with
-	// every pass, the others at the whole frame once (ProcessLight), as a
+	// every pass, the others at the whole frame once (pipeline.CountLight), as a
 	// guard-mode camera counts alone between capped detections (count.fps).
 	FullEvery int
 }

@@ -145,12 +145,12 @@ func NewCamera(cfg CameraConfig, store *models.Store, out SampleWriter, log *slo
 	if err := cfg.Engine.Validate(); err != nil {
 		return nil, fmt.Errorf("camera %s: %w", cfg.Name, err)
 	}
-	if err := CheckRate("detect fps", cfg.DetectFPS, MinDetectFPS, MaxDetectFPS, DetectFPSZero); err != nil {
+	if err := CheckDetectFPS("detect fps", cfg.DetectFPS); err != nil {
 		return nil, fmt.Errorf("camera %s: %w", cfg.Name, err)
 	}
 	cfg.Engine.Reuse = guardReuse(cfg, cfg.Engine.Reuse)
 	if cfg.Count != nil {
-		if err := CheckRate("count fps", cfg.Count.FPS, MinCountFPS, MaxCountFPS, CountFPSZero); err != nil {
+		if err := CheckCountFPS("count fps", cfg.Count.FPS); err != nil {
 			return nil, fmt.Errorf("camera %s: %w", cfg.Name, err)
 		}
 		cc := *cfg.Count // the caller's stays as it was
@@ -585,11 +585,7 @@ func (c *Camera) detect(img gocv.Mat, at time.Time, withCount bool, t *Timings, 
 // frame and keeps only numbers: its failure costs counts (reported to warn),
 // never redaction.
 func (c *Camera) count(img gocv.Mat, at time.Time, light bool, warn func(string, error)) {
-	process := c.counting.Process
-	if light {
-		process = c.counting.ProcessLight
-	}
-	events, err := process(img, at)
+	events, err := c.counting.process(img, at, light)
 	if err != nil {
 		warn("counting failed", err)
 	}

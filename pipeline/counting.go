@@ -57,7 +57,7 @@ type Counting struct {
 	// ran on the last frame.
 	seen  []detect.Detection
 	ran   bool
-	light bool // the last frame had ProcessLight's look: seen is not shared
+	light bool // the last frame had a light look (process): seen is not shared
 	// Frames a live camera did not give Process (SetRate): period is the
 	// stream's frame period (0: every frame comes here, as from a file);
 	// origin the time of the first frame Process saw and at the number of
@@ -185,14 +185,11 @@ func (c *Counting) Process(img gocv.Mat, now time.Time) ([]count.Event, error) {
 	return c.process(img, now, false)
 }
 
-// ProcessLight is Process with one look at the whole frame instead of the
-// configured passes (one network run against up to 16 at 720p): how a
-// guard-mode camera counts between full detections (CountConfig.FPS). Its
-// boxes are not shared (Seen reports that Yolo did not run).
-func (c *Counting) ProcessLight(img gocv.Mat, now time.Time) ([]count.Event, error) {
-	return c.process(img, now, true)
-}
-
+// process is Process; light takes one look at the whole frame instead of
+// the configured passes (one network run against up to 16 at 720p): how a
+// guard-mode camera counts between full detections (CountConfig.FPS), and
+// CountLight in CountVideoLive. A light look's boxes are not shared (Seen
+// reports that Yolo did not run).
 func (c *Counting) process(img gocv.Mat, now time.Time, light bool) ([]count.Event, error) {
 	if c.counter == nil {
 		if err := c.scale(img.Cols(), img.Rows(), now); err != nil {
@@ -244,7 +241,7 @@ const SharedThreshold = 0.25
 
 // Seen returns what Yolo found in the last frame Process looked at, every
 // class, scores >= SharedThreshold; ok is false if Yolo did not run on it
-// (count.every > 1) or took ProcessLight's look only. The plate search takes
+// (count.every > 1) or took a light look only. The plate search takes
 // its vehicles from here instead of running Yolo a second time.
 func (c *Counting) Seen() (dets []detect.Detection, ok bool) { return c.seen, c.ran && !c.light }
 
@@ -290,7 +287,7 @@ type CountLook uint8
 const (
 	CountSkip  CountLook = iota // the frame never reaches counting
 	CountFull                   // Process: every pass (a full detection)
-	CountLight                  // ProcessLight: the whole frame once (counting alone, between detections)
+	CountLight                  // one look at the whole frame (counting alone, between detections)
 )
 
 // CountVideoLive counts a video file as a live camera would that detects
@@ -335,12 +332,7 @@ func CountVideoLive(ctx context.Context, path string, cfg CountConfig, store *mo
 			continue
 		}
 		at := start.Add(time.Duration(float64(i) / v.Info().FPS * float64(time.Second)))
-		var ev []count.Event
-		if l == CountLight {
-			ev, err = c.ProcessLight(m, at)
-		} else {
-			ev, err = c.Process(m, at)
-		}
+		ev, err := c.process(m, at, l == CountLight)
 		if c.ran {
 			out.Detections++
 		}

@@ -117,8 +117,10 @@ func (d *detector) run(ctx context.Context, threshold float64) {
 		}
 		started := time.Now()
 		countDue := !started.Before(nextCount)
-		if c.countPeriod() > 0 && countDue && started.Add(countTook).Before(nextDetect) { // only counting is due: it runs alone
+		if countDue {
 			nextCount = started.Add(c.countPeriod())
+		}
+		if c.countPeriod() > 0 && countDue && started.Add(countTook).Before(nextDetect) { // only counting is due: it runs alone
 			c.count(j.mat, j.at, true, warn)
 			c.update(func(s *CameraStatus) { s.CountRuns++ })
 			countTook = time.Since(started)
@@ -129,9 +131,6 @@ func (d *detector) run(ctx context.Context, threshold float64) {
 			continue
 		}
 		// A detection is due, or will be before counting alone could end.
-		if countDue {
-			nextCount = started.Add(c.countPeriod())
-		}
 		nextDetect = started.Add(c.detectPeriod())
 		var t Timings
 		dets, _, err := c.detect(j.mat, j.at, countDue, &t, warn)
@@ -198,6 +197,14 @@ func (c *Camera) countPeriod() time.Duration {
 	return time.Duration(float64(time.Second) / c.cfg.Count.FPS)
 }
 
+// recheck is the camera's GuardRecheck, or the default.
+func (cfg CameraConfig) recheck() time.Duration {
+	if cfg.GuardRecheck > 0 {
+		return cfg.GuardRecheck
+	}
+	return GuardRecheck
+}
+
 // guardReuse is r, tile reuse of a camera's detectors (the engine's, and
 // counting's, whose boxes the plate search shares). Reuse bounds how long a
 // tile is answered from memory in detections (MaxAge); with detections
@@ -208,35 +215,29 @@ func guardReuse(cfg CameraConfig, r detect.Reuse) detect.Reuse {
 	if !cfg.Guard || cfg.DetectFPS <= 0 || !r.Enabled() {
 		return r
 	}
-	recheck := cfg.GuardRecheck
-	if recheck <= 0 {
-		recheck = GuardRecheck
-	}
-	r.MaxAge = min(r.MaxAge, int(recheck.Seconds()*cfg.DetectFPS))
+	r.MaxAge = min(r.MaxAge, int(cfg.recheck().Seconds()*cfg.DetectFPS))
 	return r
 }
 
-// The rates guard mode's caps accept (0 turns each off): a period must fit
-// a time.Duration.
-const (
-	MinDetectFPS, MaxDetectFPS = 0.01, 120
-	MinCountFPS, MaxCountFPS   = 0.1, 30
-)
+// CheckDetectFPS and CheckCountFPS name a guard-mode rate (DetectFPS,
+// CountConfig.FPS) out of range, calling it name: 0, or one whose period
+// fits a time.Duration.
+func CheckDetectFPS(name string, v float64) error {
+	return checkRate(name, v, 0.01, 120, "no cap")
+}
 
-// CheckRate names a rate (detect_fps, count.fps) outside [lo, hi] and not
-// 0; zero says what 0 means for it.
-func CheckRate(name string, v, lo, hi float64, zero string) error {
+// CheckCountFPS: see CheckDetectFPS.
+func CheckCountFPS(name string, v float64) error {
+	return checkRate(name, v, 0.1, 30, "only with each detection")
+}
+
+// checkRate accepts 0 (meaning zero) or [lo, hi].
+func checkRate(name string, v, lo, hi float64, zero string) error {
 	if v == 0 || (v >= lo && v <= hi) {
 		return nil
 	}
 	return fmt.Errorf("%s %v: want %v-%v, or 0 (%s)", name, v, lo, hi, zero)
 }
-
-// What 0 means for each rate.
-const (
-	DetectFPSZero = "no cap"
-	CountFPSZero  = "only with each detection"
-)
 
 // detectPeriod is the least time between the starts of two detections
 // (DetectFPS; 0 when uncapped).
@@ -265,10 +266,7 @@ func (c *Camera) detectPeriod() time.Duration {
 func (d *detector) redact(f captured) (frame redact.Frame, masked float64) {
 	d.guard.Thumb(f.mat, &d.thumb)
 	w, h := f.mat.Cols(), f.mat.Rows()
-	recheck := d.c.cfg.GuardRecheck
-	if recheck <= 0 {
-		recheck = GuardRecheck
-	}
+	recheck := d.c.cfg.recheck()
 	d.mu.Lock()
 	r := d.result
 	boxes := d.guard.Changed(d.thumb, r.thumb, w, h)

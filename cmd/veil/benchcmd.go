@@ -68,9 +68,15 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer, log 
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
-	if *frames < 1 || *frames > 100000 || *rounds < 1 || *rounds > 100 || *liveFor < time.Second || pipeline.CheckRate("", *detectFPS, pipeline.MinDetectFPS, pipeline.MaxDetectFPS, "") != nil || *stride < 1 || *stride > 100 || *threads < 0 || *threads > 64 || pipeline.CheckRate("", *countFPS, pipeline.MinCountFPS, pipeline.MaxCountFPS, "") != nil {
-		fmt.Fprintln(stderr, "veil bench: -frames must be 1-100000, -rounds 1-100, -live at least 1s, -detect-fps 0 or 0.01-120, -count-fps 0 or 0.1-30, -stride 1-100, -opencv-threads 0-64")
+	if *frames < 1 || *frames > 100000 || *rounds < 1 || *rounds > 100 || *liveFor < time.Second || *stride < 1 || *stride > 100 || *threads < 0 || *threads > 64 {
+		fmt.Fprintln(stderr, "veil bench: -frames must be 1-100000, -rounds 1-100, -live at least 1s, -stride 1-100, -opencv-threads 0-64")
 		return exitUsage
+	}
+	for _, err := range []error{pipeline.CheckDetectFPS("-detect-fps", *detectFPS), pipeline.CheckCountFPS("-count-fps", *countFPS)} {
+		if err != nil {
+			fmt.Fprintln(stderr, "veil bench:", err)
+			return exitUsage
+		}
 	}
 	if _, err := pipeline.ParsePasses(*countPasses); err != nil {
 		fmt.Fprintf(stderr, "veil bench: -count-passes: %v\n", err)
