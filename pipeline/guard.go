@@ -17,14 +17,24 @@ import (
 // changed. Speed is bought with precision (moving things are masked until
 // detection catches up), never with recall.
 //
-// Change is judged as tile reuse judges it (detect.Reuse): frames are
-// reduced to their grey level averaged over detect.ReuseBlock-pixel blocks.
+// Change is judged on two grids. The coarse one is tile reuse's
+// (detect.Reuse): the frame's grey level averaged over detect.ReuseBlock-pixel
+// blocks, where a block changed when its mean moved by more than the
+// threshold. The fine one averages 2x2 pixels, where a cell changed when its
+// mean moved by more than twice the threshold (noise in a 4-pixel mean is
+// twice that in a 16-pixel one). A face's eyes and mouth are a few pixels
+// wide: sharpening, or a hand moving off a face, can leave every coarse mean
+// within the threshold and still move the fine ones (measured on the faces
+// set: bench/README.md). A block is changed when either grid says so.
 type Guard struct {
 	threshold float64
 	dilate    int // blocks added around each changed block
 	gray      gocv.Mat
 	diff      gocv.Mat
 	mask      gocv.Mat
+	fine      gocv.Mat // fine-grid change, then folded onto the coarse grid
+	coarseCur gocv.Mat // the thumbs' coarse grids
+	coarseRef gocv.Mat
 	kernel    gocv.Mat
 	labels    gocv.Mat
 	stats     gocv.Mat
@@ -34,7 +44,7 @@ type Guard struct {
 }
 
 // GuardThreshold is the default change threshold, in grey levels of a
-// block's mean (the same as tile reuse's).
+// block's mean (the same as tile reuse's); twice it for a 2x2 cell's.
 const GuardThreshold = 10
 
 // GuardDilate is the default growth of changed areas, in blocks: the
@@ -54,19 +64,52 @@ const MaxGuardRegions = 256
 func NewGuard(threshold float64, dilate int) *Guard {
 	k := 2*max(dilate, 0) + 1
 	return &Guard{threshold: threshold, dilate: dilate, gray: gocv.NewMat(), diff: gocv.NewMat(), mask: gocv.NewMat(),
+		fine: gocv.NewMat(), coarseCur: gocv.NewMat(), coarseRef: gocv.NewMat(),
 		kernel: gocv.GetStructuringElement(gocv.MorphRect, image.Pt(k, k)),
 		labels: gocv.NewMat(), stats: gocv.NewMat(), centroids: gocv.NewMat(), cover: gocv.NewMat()}
 }
 
 // Close frees the guard's buffers.
 func (g *Guard) Close() {
-	for _, m := range []*gocv.Mat{&g.gray, &g.diff, &g.mask, &g.kernel, &g.labels, &g.stats, &g.centroids, &g.cover} {
+	for _, m := range []*gocv.Mat{&g.gray, &g.diff, &g.mask, &g.fine, &g.coarseCur, &g.coarseRef, &g.kernel, &g.labels, &g.stats, &g.centroids, &g.cover} {
 		m.Close()
 	}
 }
 
-// Thumb writes img's block-averaged grey into dst (img is 8-bit BGR).
-func (g *Guard) Thumb(img gocv.Mat, dst *gocv.Mat) { detect.BlockThumb(img, &g.gray, dst) }
+// Thumb writes the guard's picture of img into dst: img's grey averaged
+// over 2x2 pixels (the fine grid; img is 8-bit BGR). Changed and Unchanged
+// compare two such thumbs.
+func (g *Guard) Thumb(img gocv.Mat, dst *gocv.Mat) {
+	gocv.CvtColor(img, &g.gray, gocv.ColorBGRToGray)
+	gocv.Resize(g.gray, dst, image.Pt(max(1, (img.Cols()+1)/2), max(1, (img.Rows()+1)/2)), 0, 0, gocv.InterpolationArea)
+}
+
+// coarseSize is the coarse grid of a thumb: one cell per ReuseBlock pixels.
+func coarseSize(thumb gocv.Mat) image.Point {
+	h := detect.ReuseBlock / 2
+	return image.Pt(max(1, (thumb.Cols()+h-1)/h), max(1, (thumb.Rows()+h-1)/h))
+}
+
+// changeMask writes into g.mask, on cur's coarse grid, the blocks where cur
+// and ref (thumbs of the same size) differ: a coarse mean by more than the
+// threshold, or a fine one by more than twice it. It returns how many.
+func (g *Guard) changeMask(cur, ref gocv.Mat) int {
+	sz := coarseSize(cur)
+	gocv.Resize(cur, &g.coarseCur, sz, 0, 0, gocv.InterpolationArea)
+	gocv.Resize(ref, &g.coarseRef, sz, 0, 0, gocv.InterpolationArea)
+	gocv.AbsDiff(g.coarseCur, g.coarseRef, &g.diff)
+	gocv.Threshold(g.diff, &g.mask, float32(g.threshold), 255, gocv.ThresholdBinary)
+	gocv.AbsDiff(cur, ref, &g.diff)
+	gocv.Threshold(g.diff, &g.fine, float32(2*g.threshold), 255, gocv.ThresholdBinary)
+	if gocv.CountNonZero(g.fine) > 0 {
+		// Fold the fine cells onto their blocks: any changed cell (255) leaves
+		// its block's area average above 0.
+		gocv.Resize(g.fine, &g.diff, sz, 0, 0, gocv.InterpolationArea)
+		gocv.Threshold(g.diff, &g.diff, 0, 255, gocv.ThresholdBinary)
+		gocv.BitwiseOr(g.mask, g.diff, &g.mask)
+	}
+	return gocv.CountNonZero(g.mask)
+}
 
 // Changed returns, in the pixels of a w x h frame, the regions where cur
 // differs from ref (two thumbs of such frames), grown by the guard's
@@ -78,9 +121,7 @@ func (g *Guard) Changed(cur, ref gocv.Mat, w, h int) []image.Rectangle {
 	if cur.Empty() || ref.Empty() || cur.Cols() != ref.Cols() || cur.Rows() != ref.Rows() || cur.Type() != ref.Type() {
 		return all
 	}
-	gocv.AbsDiff(cur, ref, &g.diff)
-	gocv.Threshold(g.diff, &g.mask, float32(g.threshold), 255, gocv.ThresholdBinary)
-	if gocv.CountNonZero(g.mask) == 0 {
+	if g.changeMask(cur, ref) == 0 {
 		g.share = 0
 		return nil
 	}
@@ -94,9 +135,9 @@ func (g *Guard) Changed(cur, ref gocv.Mat, w, h int) []image.Rectangle {
 	b := detect.ReuseBlock
 	bounds := image.Rect(0, 0, w, h)
 	out := make([]image.Rectangle, 0, n-1)
-	if g.cover.Rows() != cur.Rows() || g.cover.Cols() != cur.Cols() {
+	if g.cover.Rows() != g.mask.Rows() || g.cover.Cols() != g.mask.Cols() {
 		g.cover.Close()
-		g.cover = gocv.NewMatWithSize(cur.Rows(), cur.Cols(), gocv.MatTypeCV8U)
+		g.cover = gocv.NewMatWithSize(g.mask.Rows(), g.mask.Cols(), gocv.MatTypeCV8U)
 	}
 	g.cover.SetTo(gocv.NewScalar(0, 0, 0, 0))
 	for i := 1; i < n; i++ { // label 0 is the unchanged background
@@ -107,7 +148,7 @@ func (g *Guard) Changed(cur, ref gocv.Mat, w, h int) []image.Rectangle {
 		r.SetTo(gocv.NewScalar(255, 0, 0, 0))
 		r.Close()
 	}
-	g.share = float64(gocv.CountNonZero(g.cover)) / float64(cur.Rows()*cur.Cols())
+	g.share = float64(gocv.CountNonZero(g.cover)) / float64(g.mask.Rows()*g.mask.Cols())
 	return out
 }
 
@@ -126,15 +167,16 @@ func (g *Guard) Unchanged(cur, ref gocv.Mat, r image.Rectangle) bool {
 	if cur.Empty() || cur.Cols() != ref.Cols() || cur.Rows() != ref.Rows() || cur.Type() != ref.Type() {
 		return false
 	}
-	b := detect.ReuseBlock
-	br := image.Rect(r.Min.X/b, r.Min.Y/b, (r.Max.X+b-1)/b, (r.Max.Y+b-1)/b).Intersect(image.Rect(0, 0, cur.Cols(), cur.Rows()))
+	// Whole blocks under r, on the fine grid (two cells a block).
+	b, h := detect.ReuseBlock, detect.ReuseBlock/2
+	br := image.Rect(r.Min.X/b*h, r.Min.Y/b*h, (r.Max.X+b-1)/b*h, (r.Max.Y+b-1)/b*h).Intersect(image.Rect(0, 0, cur.Cols(), cur.Rows()))
 	if br.Empty() {
 		return false
 	}
 	c, f := cur.Region(br), ref.Region(br)
 	defer c.Close()
 	defer f.Close()
-	return detect.BlocksWithin(c, f, g.threshold, &g.diff)
+	return g.changeMask(c, f) == 0
 }
 
 // Sticky keeps what detection found in a region for as long as the region's

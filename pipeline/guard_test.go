@@ -3,11 +3,15 @@ package pipeline_test
 import (
 	"image"
 	"image/color"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"gocv.io/x/gocv"
 
 	"github.com/veil-gateway/veil/detect"
+	"github.com/veil-gateway/veil/eval"
+	"github.com/veil-gateway/veil/internal/testenv"
 	"github.com/veil-gateway/veil/pipeline"
 )
 
@@ -68,12 +72,100 @@ func TestGuardChanged(t *testing.T) {
 	if n := g.Changed(tn, ta, 320, 240); len(n) != 0 {
 		t.Errorf("noise alone: %v changed, want nothing", n)
 	}
+	// Two eyes 2 px wide appear on a flat patch: each 4x4 block under them
+	// moves its mean by exactly the threshold (not more), a 2x2 cell by four
+	// times it. The fine grid sees them.
+	flat := gocv.NewMatWithSize(240, 320, gocv.MatTypeCV8UC3)
+	defer flat.Close()
+	flat.SetTo(gocv.NewScalar(150, 150, 150, 0))
+	eyes := flat.Clone()
+	defer eyes.Close()
+	for _, e := range []image.Rectangle{image.Rect(160, 120, 162, 121), image.Rect(168, 120, 170, 121)} {
+		r := eyes.Region(e) // 2x1 px, 80 darker
+		r.SetTo(gocv.NewScalar(70, 70, 70, 0))
+		r.Close()
+	}
+	tf, te := gocv.NewMat(), gocv.NewMat()
+	defer tf.Close()
+	defer te.Close()
+	g.Thumb(flat, &tf)
+	g.Thumb(eyes, &te)
+	if got := g.Changed(te, tf, 320, 240); len(got) != 1 || !image.Rect(160, 120, 170, 121).In(got[0]) {
+		t.Errorf("eyes appearing: changed %v, want one region around them", got)
+	}
+	if g.Unchanged(te, tf, image.Rect(150, 110, 180, 130)) {
+		t.Errorf("eyes appearing: Unchanged says their region did not change")
+	}
 	// Thumbs of another size: the whole frame is reported (fail closed).
 	small := gocv.NewMat()
 	defer small.Close()
 	gocv.Resize(ta, &small, image.Pt(ta.Cols()/2, ta.Rows()/2), 0, 0, gocv.InterpolationArea)
 	if got := g.Changed(tb, small, 320, 240); len(got) != 1 || got[0] != image.Rect(0, 0, 320, 240) {
 		t.Errorf("mismatched thumbs: %v, want the whole frame", got)
+	}
+}
+
+// A face coming into focus (its picture blurred, then sharp) moves every
+// 4x4 block's mean by little: on the faces set, a blur of sigma 1 keeps a
+// quarter of the faces under 16 px within the coarse threshold. The guard
+// must see most of those change.
+func TestGuardSharpening(t *testing.T) {
+	f, err := os.Open(testenv.Data(t, "faces/gt.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	boxes, _, err := eval.ParseCSV(f)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := pipeline.NewGuard(pipeline.GuardThreshold, pipeline.GuardDilate)
+	defer g.Close()
+	gray, sharp, blurred, coarseS, coarseB, diff := gocv.NewMat(), gocv.NewMat(), gocv.NewMat(), gocv.NewMat(), gocv.NewMat(), gocv.NewMat()
+	for _, m := range []*gocv.Mat{&gray, &sharp, &blurred, &coarseS, &coarseB, &diff} {
+		defer m.Close()
+	}
+	var small, coarseMissed, missed int
+	file := ""
+	for _, b := range boxes {
+		if max(b.Rect.Dx(), b.Rect.Dy()) >= 16 {
+			continue
+		}
+		if b.File != file {
+			file = b.File
+			img := gocv.IMRead(filepath.Join(filepath.Dir(testenv.Data(t, "faces/gt.csv")), "images", b.File), gocv.IMReadColor)
+			if img.Empty() {
+				t.Fatalf("%s: cannot read", b.File)
+			}
+			bl := gocv.NewMat()
+			gocv.GaussianBlur(img, &bl, image.Pt(0, 0), 1, 1, gocv.BorderReflect)
+			g.Thumb(img, &sharp)
+			g.Thumb(bl, &blurred)
+			detect.BlockThumb(img, &gray, &coarseS)
+			detect.BlockThumb(bl, &gray, &coarseB)
+			img.Close()
+			bl.Close()
+		}
+		small++
+		k := detect.ReuseBlock
+		r := b.Rect.Intersect(image.Rect(0, 0, coarseS.Cols()*k, coarseS.Rows()*k))
+		cs := coarseS.Region(image.Rect(r.Min.X/k, r.Min.Y/k, (r.Max.X+k-1)/k, (r.Max.Y+k-1)/k))
+		cb := coarseB.Region(image.Rect(r.Min.X/k, r.Min.Y/k, (r.Max.X+k-1)/k, (r.Max.Y+k-1)/k))
+		if detect.BlocksWithin(cs, cb, pipeline.GuardThreshold, &diff) {
+			coarseMissed++
+			if g.Unchanged(sharp, blurred, r) {
+				missed++
+			}
+		}
+		cs.Close()
+		cb.Close()
+	}
+	t.Logf("faces under 16 px: %d; within the coarse threshold when sharpened: %d; of those, unseen by the guard: %d", small, coarseMissed, missed)
+	if small < 400 || coarseMissed < small/10 {
+		t.Fatalf("%d small faces, %d coarse misses: the set is not the one this test was written for", small, coarseMissed)
+	}
+	if missed*2 > coarseMissed {
+		t.Errorf("the guard misses %d of the %d sharpened faces the coarse grid alone misses, want at most half", missed, coarseMissed)
 	}
 }
 

@@ -55,7 +55,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer, log 
 	modelsDir := fs.String("models", "", "models directory (default $VEIL_MODELS or ./models)")
 	preset := fs.String("preset", "live", "detector preset of the veil and live runs: live or thorough")
 	count := fs.Bool("count", true, "count people and vehicles in the naive, veil and live runs")
-	guard := fs.Float64("guard", pipeline.GuardThreshold, "guard, stride and schedule modes: the guard's change threshold (grey levels of a 4x4 block's mean)")
+	guard := fs.Float64("guard", pipeline.GuardThreshold, "guard, stride and schedule modes: the guard's change threshold (grey levels of a 4x4 block's mean; twice it for a 2x2 cell's)")
 	guardLags := fs.String("guard-lags", "3,6,12", "schedule mode: lags (frames) at which the guard's recall is measured, comma-separated")
 	still := fs.Bool("still", false, "measure each clip held still instead: its first frame for 30 s at 30 fps with faint sensor-like noise (a quiet scene, for guard mode's motion gate)")
 	detectFPS := fs.Float64("detect-fps", config.DefaultCamera().DetectFPS, "guard runs: at most this many detections a second (detect_fps; 0: no cap)")
