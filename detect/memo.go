@@ -26,8 +26,9 @@ type Reuse struct {
 const ReuseBlock = 4
 
 // BlockThumb writes img's grey, averaged over ReuseBlock-pixel blocks, into
-// dst (gray is scratch). img is 8-bit BGR. Tile reuse and the live guard
-// judge change on it.
+// dst (gray is scratch). img is 8-bit BGR. Tile reuse judges change on it
+// (the live guard, pipeline.Guard, on finer means it averages to these
+// blocks).
 func BlockThumb(img gocv.Mat, gray, dst *gocv.Mat) {
 	gocv.CvtColor(img, gray, gocv.ColorBGRToGray)
 	b := ReuseBlock

@@ -2,6 +2,8 @@ package pipeline
 
 import (
 	"image"
+	"image/color"
+	"math"
 	"time"
 
 	"gocv.io/x/gocv"
@@ -17,7 +19,7 @@ import (
 // changed. Speed is bought with precision (moving things are masked until
 // detection catches up), never with recall.
 //
-// Change is judged on two grids. The coarse one is tile reuse's
+// Change is judged on two grids. The coarse one has tile reuse's blocks
 // (detect.Reuse): the frame's grey level averaged over detect.ReuseBlock-pixel
 // blocks, where a block changed when its mean moved by more than the
 // threshold. The fine one averages 2x2 pixels, where a cell changed when its
@@ -25,15 +27,30 @@ import (
 // twice that in a 16-pixel one). A face's eyes and mouth are a few pixels
 // wide: sharpening, or a hand moving off a face, can leave every coarse mean
 // within the threshold and still move the fine ones (measured on the faces
-// set: bench/README.md). A block is changed when either grid says so.
+// set: bench/README.md). Changed (the frame path, the motion gate) counts a
+// block changed when either grid says so; Unchanged (Sticky, which keeps a
+// box while its region stays put) judges on the coarse grid alone, so a box
+// is not dropped for a flicker of its eyes.
+//
+// The means are exact: the thumb holds wideScale times each 2x2 mean in 16
+// bits (a whole number), and the 4x4 means are made from it without rounding.
+// Tile reuse's 4x4 rule (detect.BlockThumb: means rounded to grey levels,
+// more than threshold apart) is met only by exact means at least threshold
+// apart, so Changed counts a block whose exact mean moved by at least the
+// threshold (every block that rule finds changed, and those within rounding
+// of it), and Unchanged calls a region changed only where an exact mean moved
+// by at least threshold+1 (never where that rule finds it unchanged): each
+// errs on the side that masks more.
 type Guard struct {
 	threshold float64
 	dilate    int // blocks added around each changed block
 	gray      gocv.Mat
+	padded    gocv.Mat // gray extended to whole blocks
 	diff      gocv.Mat
-	mask      gocv.Mat
+	mask      gocv.Mat // changed blocks (8-bit, the coarse grid)
 	fine      gocv.Mat // fine-grid change, then folded onto the coarse grid
-	coarseCur gocv.Mat // the thumbs' coarse grids
+	wide      gocv.Mat // gray in 16 bits, scaled by wideScale
+	coarseCur gocv.Mat // the thumbs' coarse grids, then scratch
 	coarseRef gocv.Mat
 	kernel    gocv.Mat
 	labels    gocv.Mat
@@ -60,47 +77,72 @@ const StickyMaxAge = 50
 const MaxGuardRegions = 256
 
 // NewGuard makes a guard: a block changed when its mean grey moved by more
-// than threshold; changed areas are grown by dilate blocks on each side.
+// than threshold (or one of its 2x2 cells by more than twice it); changed
+// areas are grown by dilate blocks on each side.
 func NewGuard(threshold float64, dilate int) *Guard {
 	k := 2*max(dilate, 0) + 1
-	return &Guard{threshold: threshold, dilate: dilate, gray: gocv.NewMat(), diff: gocv.NewMat(), mask: gocv.NewMat(),
-		fine: gocv.NewMat(), coarseCur: gocv.NewMat(), coarseRef: gocv.NewMat(),
+	return &Guard{threshold: threshold, dilate: dilate, gray: gocv.NewMat(), padded: gocv.NewMat(), diff: gocv.NewMat(), mask: gocv.NewMat(),
+		fine: gocv.NewMat(), wide: gocv.NewMat(), coarseCur: gocv.NewMat(), coarseRef: gocv.NewMat(),
 		kernel: gocv.GetStructuringElement(gocv.MorphRect, image.Pt(k, k)),
 		labels: gocv.NewMat(), stats: gocv.NewMat(), centroids: gocv.NewMat(), cover: gocv.NewMat()}
 }
 
 // Close frees the guard's buffers.
 func (g *Guard) Close() {
-	for _, m := range []*gocv.Mat{&g.gray, &g.diff, &g.mask, &g.fine, &g.coarseCur, &g.coarseRef, &g.kernel, &g.labels, &g.stats, &g.centroids, &g.cover} {
+	for _, m := range []*gocv.Mat{&g.gray, &g.padded, &g.diff, &g.mask, &g.fine, &g.wide, &g.coarseCur, &g.coarseRef, &g.kernel, &g.labels, &g.stats, &g.centroids, &g.cover} {
 		m.Close()
 	}
 }
 
 // Thumb writes the guard's picture of img into dst: img's grey averaged
-// over 2x2 pixels (the fine grid; img is 8-bit BGR). Changed and Unchanged
-// compare two such thumbs.
+// over 2x2 pixels (the fine grid), times wideScale, 16-bit (img is 8-bit
+// BGR). A frame whose sides are not multiples of detect.ReuseBlock is first
+// extended to them by repeating its last row and column, so every cell and
+// block is exactly 2 and 4 pixels wide and sits where Changed says (an area
+// resize to a size that does not divide would drift by up to a block across
+// the frame). Changed and Unchanged compare two such thumbs.
 func (g *Guard) Thumb(img gocv.Mat, dst *gocv.Mat) {
 	gocv.CvtColor(img, &g.gray, gocv.ColorBGRToGray)
-	gocv.Resize(g.gray, dst, image.Pt(max(1, (img.Cols()+1)/2), max(1, (img.Rows()+1)/2)), 0, 0, gocv.InterpolationArea)
+	b := detect.ReuseBlock
+	src := g.gray
+	right, bottom := (b-img.Cols()%b)%b, (b-img.Rows()%b)%b
+	if right > 0 || bottom > 0 {
+		gocv.CopyMakeBorder(g.gray, &g.padded, 0, bottom, 0, right, gocv.BorderReplicate, color.RGBA{})
+		src = g.padded
+	}
+	src.ConvertToWithParams(&g.wide, gocv.MatTypeCV16U, wideScale, 0)
+	gocv.Resize(g.wide, dst, image.Pt(src.Cols()/2, src.Rows()/2), 0, 0, gocv.InterpolationArea)
 }
 
-// coarseSize is the coarse grid of a thumb: one cell per ReuseBlock pixels.
+// wideScale: the thumb holds 16x the 2x2 means, which are then whole numbers
+// (4x each cell's sum), as are the 4x4 means made from them (each block's sum):
+// no rounding anywhere.
+const wideScale = 16
+
+// coarseSize is the coarse grid of a thumb: one cell per ReuseBlock pixels
+// (a thumb's sides are even, and Unchanged cuts whole blocks from it).
 func coarseSize(thumb gocv.Mat) image.Point {
 	h := detect.ReuseBlock / 2
 	return image.Pt(max(1, (thumb.Cols()+h-1)/h), max(1, (thumb.Rows()+h-1)/h))
 }
 
 // changeMask writes into g.mask, on cur's coarse grid, the blocks where cur
-// and ref (thumbs of the same size) differ: a coarse mean by more than the
-// threshold, or a fine one by more than twice it. It returns how many.
-func (g *Guard) changeMask(cur, ref gocv.Mat) int {
+// and ref (thumbs of the same size) differ: a 4x4 mean by at least atLeast
+// grey levels, or (if fine) a 2x2 cell's by more than twice the threshold.
+// It returns how many.
+func (g *Guard) changeMask(cur, ref gocv.Mat, atLeast float64, fine bool) int {
 	sz := coarseSize(cur)
 	gocv.Resize(cur, &g.coarseCur, sz, 0, 0, gocv.InterpolationArea)
 	gocv.Resize(ref, &g.coarseRef, sz, 0, 0, gocv.InterpolationArea)
-	gocv.AbsDiff(g.coarseCur, g.coarseRef, &g.diff)
-	gocv.Threshold(g.diff, &g.mask, float32(g.threshold), 255, gocv.ThresholdBinary)
-	gocv.AbsDiff(cur, ref, &g.diff)
-	gocv.Threshold(g.diff, &g.fine, float32(2*g.threshold), 255, gocv.ThresholdBinary)
+	gocv.AbsDiff(g.coarseCur, g.coarseRef, &g.coarseCur)
+	gocv.Threshold(g.coarseCur, &g.coarseCur, float32(math.Ceil(wideScale*atLeast)-1), 255, gocv.ThresholdBinary)
+	g.coarseCur.ConvertTo(&g.mask, gocv.MatTypeCV8U)
+	if !fine {
+		return gocv.CountNonZero(g.mask)
+	}
+	gocv.AbsDiff(cur, ref, &g.coarseRef)
+	gocv.Threshold(g.coarseRef, &g.coarseRef, float32(wideScale*2*g.threshold), 255, gocv.ThresholdBinary)
+	g.coarseRef.ConvertTo(&g.fine, gocv.MatTypeCV8U)
 	if gocv.CountNonZero(g.fine) > 0 {
 		// Fold the fine cells onto their blocks: any changed cell (255) leaves
 		// its block's area average above 0.
@@ -121,7 +163,7 @@ func (g *Guard) Changed(cur, ref gocv.Mat, w, h int) []image.Rectangle {
 	if cur.Empty() || ref.Empty() || cur.Cols() != ref.Cols() || cur.Rows() != ref.Rows() || cur.Type() != ref.Type() {
 		return all
 	}
-	if g.changeMask(cur, ref) == 0 {
+	if g.changeMask(cur, ref, g.threshold, true) == 0 {
 		g.share = 0
 		return nil
 	}
@@ -162,7 +204,8 @@ func (g *Guard) Share() float64 { return g.share }
 const GuardRecheck = 10 * time.Second
 
 // Unchanged reports whether the blocks under r (frame pixels) are the same,
-// within the threshold, in the thumbs cur and ref.
+// within the threshold, in the thumbs cur and ref. It judges 4x4 means only
+// (Sticky's rule: a kept box is not dropped for a change only 2x2 cells see).
 func (g *Guard) Unchanged(cur, ref gocv.Mat, r image.Rectangle) bool {
 	if cur.Empty() || cur.Cols() != ref.Cols() || cur.Rows() != ref.Rows() || cur.Type() != ref.Type() {
 		return false
@@ -176,7 +219,7 @@ func (g *Guard) Unchanged(cur, ref gocv.Mat, r image.Rectangle) bool {
 	c, f := cur.Region(br), ref.Region(br)
 	defer c.Close()
 	defer f.Close()
-	return g.changeMask(c, f) == 0
+	return g.changeMask(c, f, g.threshold+1, false) == 0
 }
 
 // Sticky keeps what detection found in a region for as long as the region's

@@ -29,7 +29,8 @@ type Stride struct {
 }
 
 // NewStride detects every every-th frame; threshold is the guard's change
-// threshold (grey levels of a block's mean; 0: GuardThreshold).
+// threshold (grey levels of a 4x4 block's mean, twice it for a 2x2 cell's;
+// 0: GuardThreshold).
 func NewStride(every int, threshold float64) *Stride {
 	if threshold <= 0 {
 		threshold = GuardThreshold
