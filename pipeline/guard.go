@@ -21,26 +21,26 @@ import (
 //
 // Change is judged on two grids. The coarse one has tile reuse's blocks
 // (detect.Reuse): the frame's grey level averaged over detect.ReuseBlock-pixel
-// blocks, where a block changed when its mean moved by more than the
-// threshold. The fine one averages 2x2 pixels, where a cell changed when its
-// mean moved by more than twice the threshold (noise in a 4-pixel mean is
-// twice that in a 16-pixel one). A face's eyes and mouth are a few pixels
-// wide: sharpening, or a hand moving off a face, can leave every coarse mean
-// within the threshold and still move the fine ones (measured on the faces
-// set: bench/README.md). Changed (the frame path, the motion gate) counts a
-// block changed when either grid says so; Unchanged (Sticky, which keeps a
-// box while its region stays put) judges on the coarse grid alone, so a box
-// is not dropped for a flicker of its eyes.
+// blocks, where a block changed when its mean moved by about the threshold
+// (exactly: below). The fine one averages 2x2 pixels, where a cell changed
+// when its mean moved by more than twice the threshold (noise in a 4-pixel
+// mean is twice that in a 16-pixel one). A face's eyes and mouth are a few
+// pixels wide: sharpening, or a hand moving off a face, can leave every
+// coarse mean within the threshold and still move the fine ones (measured on
+// the faces set: bench/README.md). Changed (the frame path, the motion gate)
+// counts a block changed when either grid says so; Unchanged (Sticky, which
+// keeps a box while its region stays put) judges on the coarse grid alone,
+// so a box is not dropped for a flicker of its eyes.
 //
 // The means are exact: the thumb holds wideScale times each 2x2 mean in 16
 // bits (a whole number), and the 4x4 means are made from it without rounding.
 // Tile reuse's 4x4 rule (detect.BlockThumb: means rounded to grey levels,
-// more than threshold apart) is met only by exact means at least threshold
-// apart, so Changed counts a block whose exact mean moved by at least the
-// threshold (every block that rule finds changed, and those within rounding
-// of it), and Unchanged calls a region changed only where an exact mean moved
-// by at least threshold+1 (never where that rule finds it unchanged): each
-// errs on the side that masks more.
+// more than threshold apart) finds a block changed only if its exact means
+// are at least floor(threshold) apart, and unchanged only if they are at
+// most floor(threshold)+1 apart. So Changed counts a block whose exact mean
+// moved by at least floor(threshold), and Unchanged calls a region changed
+// only where one moved by more than floor(threshold)+1: each errs on the side
+// that masks more, and neither does less than that rule did.
 type Guard struct {
 	threshold float64
 	dilate    int // blocks added around each changed block
@@ -52,6 +52,7 @@ type Guard struct {
 	wide      gocv.Mat // gray in 16 bits, scaled by wideScale
 	coarseCur gocv.Mat // the thumbs' coarse grids, then scratch
 	coarseRef gocv.Mat
+	fineDiff  gocv.Mat // the thumbs' difference (16-bit, the fine grid)
 	kernel    gocv.Mat
 	labels    gocv.Mat
 	stats     gocv.Mat
@@ -76,20 +77,20 @@ const StickyMaxAge = 50
 // than this and the whole frame is reported changed.
 const MaxGuardRegions = 256
 
-// NewGuard makes a guard: a block changed when its mean grey moved by more
-// than threshold (or one of its 2x2 cells by more than twice it); changed
-// areas are grown by dilate blocks on each side.
+// NewGuard makes a guard: a block changed when its mean grey moved by about
+// threshold (see Guard), or one of its 2x2 cells by more than twice it;
+// changed areas are grown by dilate blocks on each side.
 func NewGuard(threshold float64, dilate int) *Guard {
 	k := 2*max(dilate, 0) + 1
 	return &Guard{threshold: threshold, dilate: dilate, gray: gocv.NewMat(), padded: gocv.NewMat(), diff: gocv.NewMat(), mask: gocv.NewMat(),
-		fine: gocv.NewMat(), wide: gocv.NewMat(), coarseCur: gocv.NewMat(), coarseRef: gocv.NewMat(),
+		fine: gocv.NewMat(), wide: gocv.NewMat(), coarseCur: gocv.NewMat(), coarseRef: gocv.NewMat(), fineDiff: gocv.NewMat(),
 		kernel: gocv.GetStructuringElement(gocv.MorphRect, image.Pt(k, k)),
 		labels: gocv.NewMat(), stats: gocv.NewMat(), centroids: gocv.NewMat(), cover: gocv.NewMat()}
 }
 
 // Close frees the guard's buffers.
 func (g *Guard) Close() {
-	for _, m := range []*gocv.Mat{&g.gray, &g.padded, &g.diff, &g.mask, &g.fine, &g.wide, &g.coarseCur, &g.coarseRef, &g.kernel, &g.labels, &g.stats, &g.centroids, &g.cover} {
+	for _, m := range []*gocv.Mat{&g.gray, &g.padded, &g.diff, &g.mask, &g.fine, &g.wide, &g.coarseCur, &g.coarseRef, &g.fineDiff, &g.kernel, &g.labels, &g.stats, &g.centroids, &g.cover} {
 		m.Close()
 	}
 }
@@ -126,23 +127,35 @@ func coarseSize(thumb gocv.Mat) image.Point {
 	return image.Pt(max(1, (thumb.Cols()+h-1)/h), max(1, (thumb.Rows()+h-1)/h))
 }
 
+// changedSums and unchangedSums are the least difference of two blocks'
+// sums (wideScale times their means: whole numbers) that Changed and
+// Unchanged count as a change (see Guard). Any difference at all counts for
+// a threshold under 1.
+func changedSums(threshold float64) float64 {
+	return max(1, wideScale*math.Floor(threshold))
+}
+
+func unchangedSums(threshold float64) float64 {
+	return max(1, wideScale*(math.Floor(threshold)+1)+1)
+}
+
 // changeMask writes into g.mask, on cur's coarse grid, the blocks where cur
-// and ref (thumbs of the same size) differ: a 4x4 mean by at least atLeast
-// grey levels, or (if fine) a 2x2 cell's by more than twice the threshold.
-// It returns how many.
-func (g *Guard) changeMask(cur, ref gocv.Mat, atLeast float64, fine bool) int {
+// and ref (thumbs of the same size) differ: a 4x4 block's sum by at least
+// minSums (see changedSums), or (if fine) a 2x2 cell's mean by more than
+// twice the threshold. It returns how many.
+func (g *Guard) changeMask(cur, ref gocv.Mat, minSums float64, fine bool) int {
 	sz := coarseSize(cur)
 	gocv.Resize(cur, &g.coarseCur, sz, 0, 0, gocv.InterpolationArea)
 	gocv.Resize(ref, &g.coarseRef, sz, 0, 0, gocv.InterpolationArea)
 	gocv.AbsDiff(g.coarseCur, g.coarseRef, &g.coarseCur)
-	gocv.Threshold(g.coarseCur, &g.coarseCur, float32(math.Ceil(wideScale*atLeast)-1), 255, gocv.ThresholdBinary)
+	gocv.Threshold(g.coarseCur, &g.coarseCur, float32(minSums-1), 255, gocv.ThresholdBinary) // sums are whole: > minSums-1 is >= minSums
 	g.coarseCur.ConvertTo(&g.mask, gocv.MatTypeCV8U)
 	if !fine {
 		return gocv.CountNonZero(g.mask)
 	}
-	gocv.AbsDiff(cur, ref, &g.coarseRef)
-	gocv.Threshold(g.coarseRef, &g.coarseRef, float32(wideScale*2*g.threshold), 255, gocv.ThresholdBinary)
-	g.coarseRef.ConvertTo(&g.fine, gocv.MatTypeCV8U)
+	gocv.AbsDiff(cur, ref, &g.fineDiff)
+	gocv.Threshold(g.fineDiff, &g.fineDiff, float32(wideScale*2*g.threshold), 255, gocv.ThresholdBinary)
+	g.fineDiff.ConvertTo(&g.fine, gocv.MatTypeCV8U)
 	if gocv.CountNonZero(g.fine) > 0 {
 		// Fold the fine cells onto their blocks: any changed cell (255) leaves
 		// its block's area average above 0.
@@ -163,7 +176,7 @@ func (g *Guard) Changed(cur, ref gocv.Mat, w, h int) []image.Rectangle {
 	if cur.Empty() || ref.Empty() || cur.Cols() != ref.Cols() || cur.Rows() != ref.Rows() || cur.Type() != ref.Type() {
 		return all
 	}
-	if g.changeMask(cur, ref, g.threshold, true) == 0 {
+	if g.changeMask(cur, ref, changedSums(g.threshold), true) == 0 {
 		g.share = 0
 		return nil
 	}
@@ -219,7 +232,7 @@ func (g *Guard) Unchanged(cur, ref gocv.Mat, r image.Rectangle) bool {
 	c, f := cur.Region(br), ref.Region(br)
 	defer c.Close()
 	defer f.Close()
-	return g.changeMask(c, f, g.threshold+1, false) == 0
+	return g.changeMask(c, f, unchangedSums(g.threshold), false) == 0
 }
 
 // Sticky keeps what detection found in a region for as long as the region's

@@ -73,16 +73,16 @@ func TestGuardChanged(t *testing.T) {
 		t.Errorf("noise alone: %v changed, want nothing", n)
 	}
 	// Two eyes 2 px wide appear on a flat patch: each 4x4 block under them
-	// moves its mean by exactly the threshold (not more), a 2x2 cell by four
-	// times it. The fine grid sees them.
+	// moves its mean by 7.5 (under the threshold), a 2x2 cell by 30 (over
+	// twice it). The fine grid sees them.
 	flat := gocv.NewMatWithSize(240, 320, gocv.MatTypeCV8UC3)
 	defer flat.Close()
 	flat.SetTo(gocv.NewScalar(150, 150, 150, 0))
 	eyes := flat.Clone()
 	defer eyes.Close()
 	for _, e := range []image.Rectangle{image.Rect(160, 120, 162, 121), image.Rect(168, 120, 170, 121)} {
-		r := eyes.Region(e) // 2x1 px, 80 darker
-		r.SetTo(gocv.NewScalar(70, 70, 70, 0))
+		r := eyes.Region(e) // 2x1 px, 60 darker
+		r.SetTo(gocv.NewScalar(90, 90, 90, 0))
 		r.Close()
 	}
 	tf, te := gocv.NewMat(), gocv.NewMat()
@@ -121,6 +121,38 @@ func TestGuardChanged(t *testing.T) {
 	if got := g.Changed(te, tf, 320, 240); len(got) != 1 || !image.Rect(40, 40, 44, 44).In(got[0]) {
 		t.Errorf("a block 11 levels brighter by rounded 4x4 means: changed %v, want one region around it", got)
 	}
+	// A block whose mean goes from 99.5 to 110.5: tile reuse's rule rounds
+	// them to 100 and 110 (ties to even), 10 apart: unchanged. Sticky must
+	// keep a box there (Unchanged), and Changed, which errs the other way,
+	// must see it.
+	flat.SetTo(gocv.NewScalar(99, 99, 99, 0))
+	flat.CopyTo(&eyes)
+	half := func(img gocv.Mat, lo, hi uint8) {
+		setBlock(img, image.Pt(40, 40), [4][4]uint8{{lo, hi, lo, hi}, {hi, lo, hi, lo}, {lo, hi, lo, hi}, {hi, lo, hi, lo}})
+	}
+	half(flat, 99, 100)
+	half(eyes, 110, 111)
+	g.Thumb(flat, &tf)
+	g.Thumb(eyes, &te)
+	if !g.Unchanged(te, tf, image.Rect(40, 40, 44, 44)) {
+		t.Errorf("a block 99.5 then 110.5 (10 apart rounded): Unchanged says changed, want unchanged as tile reuse's rule has it")
+	}
+	if got := g.Changed(te, tf, 320, 240); len(got) != 1 || !image.Rect(40, 40, 44, 44).In(got[0]) {
+		t.Errorf("a block 99.5 then 110.5: changed %v, want one region around it", got)
+	}
+	// A threshold of 7.5: cells of 100.5 then 107.5 round to 100 and 108, 8
+	// apart, more than 7.5: changed by tile reuse's rule, so by Changed too.
+	g75 := pipeline.NewGuard(7.5, 1)
+	defer g75.Close()
+	flat.SetTo(gocv.NewScalar(100, 100, 100, 0))
+	flat.CopyTo(&eyes)
+	half(flat, 100, 101)
+	half(eyes, 107, 108)
+	g75.Thumb(flat, &tf)
+	g75.Thumb(eyes, &te)
+	if got := g75.Changed(te, tf, 320, 240); len(got) != 1 || !image.Rect(40, 40, 44, 44).In(got[0]) {
+		t.Errorf("threshold 7.5, a block 100.5 then 107.5: changed %v, want one region around it", got)
+	}
 	// Thumbs of another size: the whole frame is reported (fail closed).
 	small := gocv.NewMat()
 	defer small.Close()
@@ -134,7 +166,7 @@ func TestGuardChanged(t *testing.T) {
 // 4x4 block's mean by little: on the faces set, a blur of sigma 1 keeps
 // half the faces under 16 px within the threshold. The guard must mask most
 // of those (without its 2x2 cells it leaves 175 of 243 unmasked), and see
-// every face the exact 4x4 rule sees.
+// change over every face tile reuse's rounded 4x4 rule sees it over.
 func TestGuardSharpening(t *testing.T) {
 	gt := testenv.Data(t, "faces/gt.csv")
 	f, err := os.Open(gt)
@@ -148,8 +180,8 @@ func TestGuardSharpening(t *testing.T) {
 	}
 	g := pipeline.NewGuard(pipeline.GuardThreshold, pipeline.GuardDilate)
 	defer g.Close()
-	gray, sharp, blurred, coarseS, coarseB, diff := gocv.NewMat(), gocv.NewMat(), gocv.NewMat(), gocv.NewMat(), gocv.NewMat(), gocv.NewMat()
-	for _, m := range []*gocv.Mat{&gray, &sharp, &blurred, &coarseS, &coarseB, &diff} {
+	gray, sharp, blurred, roundS, roundB, diff := gocv.NewMat(), gocv.NewMat(), gocv.NewMat(), gocv.NewMat(), gocv.NewMat(), gocv.NewMat()
+	for _, m := range []*gocv.Mat{&gray, &sharp, &blurred, &roundS, &roundB, &diff} {
 		defer m.Close()
 	}
 	k := detect.ReuseBlock
@@ -186,38 +218,38 @@ func TestGuardSharpening(t *testing.T) {
 			gocv.GaussianBlur(img, &bl, image.Pt(0, 0), 1, 1, gocv.BorderReflect)
 			g.Thumb(img, &sharp)
 			g.Thumb(bl, &blurred)
-			exactBlocks(img, &gray, &coarseS)
-			exactBlocks(bl, &gray, &coarseB)
+			roundedBlocks(img, &gray, &roundS)
+			roundedBlocks(bl, &gray, &roundB)
 			img.Close()
 			bl.Close()
 		}
-		r := b.Rect.Intersect(image.Rect(0, 0, coarseS.Cols()*k, coarseS.Rows()*k))
+		r := b.Rect.Intersect(image.Rect(0, 0, roundS.Cols()*k, roundS.Rows()*k))
 		if r.Empty() {
 			continue
 		}
 		small++
 		br := image.Rect(r.Min.X/k, r.Min.Y/k, (r.Max.X+k-1)/k, (r.Max.Y+k-1)/k)
-		cs, cb := coarseS.Region(br), coarseB.Region(br)
-		exact := !detect.BlocksWithin(cs, cb, pipeline.GuardThreshold, &diff)
+		cs, cb := roundS.Region(br), roundB.Region(br)
+		rounded := !detect.BlocksWithin(cs, cb, pipeline.GuardThreshold, &diff)
 		cs.Close()
 		cb.Close()
 		switch touched, covered := seen(r); {
-		case exact && !touched:
+		case rounded && !touched:
 			lost++
-			t.Logf("%s %v: the exact 4x4 means changed, the guard saw nothing", b.File, r)
-		case !exact:
+			t.Logf("%s %v: the rounded 4x4 means changed, the guard saw nothing", b.File, r)
+		case !rounded:
 			coarseMissed++
 			if !covered {
 				missed++
 			}
 		}
 	}
-	t.Logf("faces under 16 px: %d; within the threshold on exact 4x4 means when sharpened: %d; of those, not wholly in a changed region: %d", small, coarseMissed, missed)
+	t.Logf("faces under 16 px: %d; within the threshold on rounded 4x4 means when sharpened: %d; of those, not wholly in a changed region: %d", small, coarseMissed, missed)
 	if small < 400 || coarseMissed < small/10 {
 		t.Fatalf("%d small faces, %d coarse misses: the set is not the one this test was written for", small, coarseMissed)
 	}
 	if lost > 0 {
-		t.Errorf("%d faces the exact 4x4 rule sees change over are unseen by the guard, want none", lost)
+		t.Errorf("%d faces tile reuse's rounded 4x4 rule sees change over are unseen by the guard, want none", lost)
 	}
 	if missed*4 > coarseMissed {
 		t.Errorf("the guard leaves %d of the %d sharpened faces the 4x4 means alone miss unmasked, want at most a quarter", missed, coarseMissed)
@@ -236,10 +268,10 @@ func setBlock(img gocv.Mat, p image.Point, v [4][4]uint8) {
 	}
 }
 
-// exactBlocks writes img's 4x4 block means as tile reuse takes them
-// (detect.BlockThumb), from img extended to whole blocks as the guard
-// extends it, so both grids are the same blocks.
-func exactBlocks(img gocv.Mat, gray, dst *gocv.Mat) {
+// roundedBlocks writes img's 4x4 block means as tile reuse takes them
+// (detect.BlockThumb: rounded), from img extended to whole blocks as the
+// guard extends it, so both grids are the same blocks.
+func roundedBlocks(img gocv.Mat, gray, dst *gocv.Mat) {
 	b := detect.ReuseBlock
 	p := gocv.NewMat()
 	defer p.Close()
