@@ -124,6 +124,48 @@ func TestApplyBadFrameFailsClosed(t *testing.T) {
 	}
 }
 
+// A box inside another is destroyed by the other's coarser cells: the
+// frame is the same as with the outer box alone, and counts both.
+func TestNestedBoxes(t *testing.T) {
+	outer, inner := image.Rect(40, 40, 200, 220), image.Rect(90, 100, 130, 150)
+	for _, s := range []Style{Pixelate, Blur, Fill} {
+		t.Run(s.String(), func(t *testing.T) {
+			r := New(s)
+			defer r.Close()
+			src, want, got := noise(320, 240, 5), noise(320, 240, 5), gocv.NewMat()
+			defer src.Close()
+			defer want.Close()
+			defer got.Close()
+			r.Destroy(want, []image.Rectangle{outer})
+			for _, boxes := range [][]image.Rectangle{
+				{inner, outer, inner, image.Rect(-10, -10, 0, 0)},
+				{outer, outer, inner.Add(image.Pt(0, 500))}, // an equal box, and one off the frame
+			} {
+				src.CopyTo(&got)
+				if n := r.Destroy(got, boxes); n != len(boxes)-1 {
+					t.Errorf("%v: %d regions, want %d", boxes, n, len(boxes)-1)
+				}
+				diff := gocv.NewMat()
+				gocv.AbsDiff(want, got, &diff)
+				if c := gocv.CountNonZero(diff.Reshape(1, 0)); c != 0 {
+					t.Errorf("%v: %d values differ from the outer box alone", boxes, c)
+				}
+				diff.Close()
+			}
+		})
+	}
+	// Overlapping but not nested: both are destroyed.
+	r := New(Pixelate)
+	defer r.Close()
+	img := noise(320, 240, 9)
+	defer img.Close()
+	a, b := image.Rect(0, 0, 100, 100), image.Rect(50, 50, 160, 160)
+	r.Destroy(img, []image.Rectangle{a, b})
+	if d := distinct(img, image.Rect(100, 100, 160, 160)); d > 36 {
+		t.Errorf("the second of two overlapping boxes: %d distinct colours in its own part, want it pixelated", d)
+	}
+}
+
 func TestParseStyle(t *testing.T) {
 	for in, want := range map[string]Style{"pixelate": Pixelate, "BLUR": Blur, "fill": Fill, "": Pixelate} {
 		if got, err := ParseStyle(in); err != nil || got != want {
@@ -153,6 +195,26 @@ func BenchmarkRedact720p(b *testing.B) {
 				r.Destroy(img, boxes)
 			}
 		})
+	}
+}
+
+// BenchmarkRedactGuard1080p is a guard-mode frame: five changed areas
+// around walking people, each with the face detection found inside it, and
+// two still plates (nested boxes are destroyed once).
+func BenchmarkRedactGuard1080p(b *testing.B) {
+	var boxes []image.Rectangle
+	for i := range 5 {
+		area := image.Rect(60+i*370, 300, 360+i*370, 860)
+		boxes = append(boxes, area, image.Rect(area.Min.X+110, 330, area.Min.X+190, 420))
+	}
+	boxes = append(boxes, image.Rect(200, 950, 330, 990), image.Rect(1500, 940, 1640, 985))
+	img := noise(1920, 1080, 3)
+	defer img.Close()
+	r := New(Pixelate)
+	defer r.Close()
+	b.ReportAllocs()
+	for b.Loop() {
+		r.Destroy(img, boxes)
 	}
 }
 
