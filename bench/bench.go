@@ -39,6 +39,7 @@ const (
 	Naive       = "naive"       // decode -> count -> detect (full resolution, every frame) -> redact -> encode, one goroutine
 	Veil        = "veil"        // decode || detect -> hold -> redact || encode, as fast as frames decode
 	Live        = "live"        // the live camera, paced at the clip's rate: drops and capture-to-sample latency
+	LivePass    = "livepass"    // the live frame path with no detection: capture paced at the clip's rate -> encode (the live runs' CPU baseline)
 	Guard       = "guard"       // the live camera in guard mode: detection beside the frame path (pipeline.Guard)
 	Stride      = "stride"      // veil detecting every Nth frame only, the frames between redacted as the guard does (pipeline.Stride)
 	Sched       = "schedule"    // recall cost of detecting every Nth frame only (hold in between)
@@ -173,8 +174,13 @@ type Ratio struct {
 	GuardMasked           float64   `json:"guard_masked_share,omitempty"`         // frames masked whole (no detection result yet, or too old)
 	GuardArea             float64   `json:"guard_masked_area,omitempty"`          // mean share of each frame the guard masked (whole frames count 1)
 	GuardCPUOverPassThru  float64   `json:"guard_cpu_over_passthrough,omitempty"` // <= 2 is the target
-	NaiveOverPassThru     float64   `json:"naive_cpu_over_passthrough"`
-	PassThroughFPS        float64   `json:"passthrough_fps"`
+	// GuardCPUOverLivePass is the guard's CPU per frame over the live
+	// pass-through's (livepass mode: frames at the clip's pace, as the
+	// guard's, not back to back), when that mode ran.
+	GuardCPUOverLivePass float64 `json:"guard_cpu_over_live_passthrough,omitempty"` // <= 2 is the target
+	LivePassCPUMsFrame   float64 `json:"live_passthrough_cpu_ms_per_frame,omitempty"`
+	NaiveOverPassThru    float64 `json:"naive_cpu_over_passthrough"`
+	PassThroughFPS       float64 `json:"passthrough_fps"`
 }
 
 // Report is one invocation of veil bench (schema: bench/README.md).
@@ -244,6 +250,8 @@ func doRun(ctx context.Context, clip Clip, mode string, o Options, rep *Report) 
 		return nil, nil
 	case Live, Guard:
 		r, err = live(ctx, clip, mode, o)
+	case LivePass:
+		r, err = livePass(ctx, clip, o)
 	case PassThrough, Naive, Veil, Stride:
 		r, err = throughput(ctx, clip, mode, o)
 	default:
@@ -309,6 +317,12 @@ func ratios(clip string, runs []Run) Ratio {
 		r.GuardMasked = div(float64(g.Masked), float64(g.Frames))
 		r.GuardArea = g.GuardedShare
 		r.GuardCPUOverPassThru = div(g.CPUMsFrame, median(pc))
+		if lp, ok := by[LivePass]; ok {
+			r.GuardCPUOverLivePass = div(g.CPUMsFrame, lp.CPUMsFrame)
+		}
+	}
+	if lp, ok := by[LivePass]; ok {
+		r.LivePassCPUMsFrame = lp.CPUMsFrame
 	}
 	return r
 }

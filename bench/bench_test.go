@@ -105,7 +105,7 @@ func TestBenchReport(t *testing.T) {
 	var progress bytes.Buffer
 	def, before := defaultThreads()
 	rep, err := bench.Do(context.Background(), bench.Options{
-		Clips: []bench.Clip{{Name: "short", Path: clip}}, Modes: []string{bench.PassThrough, bench.Naive, bench.Veil, bench.Stride, bench.Live, bench.Guard, bench.Sched},
+		Clips: []bench.Clip{{Name: "short", Path: clip}}, Modes: []string{bench.PassThrough, bench.Naive, bench.Veil, bench.Stride, bench.Live, bench.LivePass, bench.Guard, bench.Sched},
 		Frames: 4, WarmUp: 1, Stride: 2, LiveFor: 2 * time.Second, Engine: eng, NaiveEng: naive, Count: count, NaiveCount: naiveCount, Hold: 3, Bitrate: 1000, MaxLateMs: 5000,
 		Store: models.Open(testenv.Models(t)), Log: slog.New(slog.DiscardHandler), Progress: &progress,
 		Reuses: []detect.Reuse{{Threshold: 10, MaxAge: 15}}, GuardThreshold: 10, GuardLags: []int{2, 3, 4},
@@ -113,7 +113,7 @@ func TestBenchReport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rep.Runs) != 6 || len(rep.Ratios) != 1 {
+	if len(rep.Runs) != 7 || len(rep.Ratios) != 1 {
 		t.Fatalf("runs %d, ratios %d", len(rep.Runs), len(rep.Ratios))
 	}
 	// Schedule rows: every 1-4 frames with the hold, tile reuse, the guard
@@ -160,7 +160,7 @@ func TestBenchReport(t *testing.T) {
 			}
 		}
 		// Guard mode detects beside the frame path: no faces stage per frame.
-		if _, ok := r.Stages["faces"]; ok != (r.Mode != bench.PassThrough && r.Mode != bench.Guard) {
+		if _, ok := r.Stages["faces"]; ok != (r.Mode != bench.PassThrough && r.Mode != bench.LivePass && r.Mode != bench.Guard) {
 			t.Errorf("%s: faces stage present = %v", r.Mode, ok)
 		}
 	}
@@ -171,7 +171,18 @@ func TestBenchReport(t *testing.T) {
 		st.GuardedShare <= 0 || st.GuardedShare > 0.5 {
 		t.Errorf("stride run: %+v", st)
 	}
+	// The live pass-through is paced at the clip's 10 fps (two seconds of
+	// it), decodes and encodes every frame and detects nothing; the guard
+	// costs more per frame.
+	lp := rep.Runs[5]
+	if lp.Mode != bench.LivePass || lp.SourceFPS != 10 || lp.FPS < 8 || lp.FPS > 12 || lp.Frames < 16 || lp.Frames > 24 || lp.Dropped != 0 ||
+		lp.Stages["decode"].N != lp.Frames || lp.Stages["queue"].N != lp.Frames || lp.Stages["encode"].N != lp.Frames || lp.Seconds < 1.8 {
+		t.Errorf("live pass-through run: %+v", lp)
+	}
 	q := rep.Ratios[0]
+	if q.LivePassCPUMsFrame != lp.CPUMsFrame || q.GuardCPUOverLivePass <= 1 || q.GuardCPUOverLivePass != rep.Runs[6].CPUMsFrame/lp.CPUMsFrame {
+		t.Errorf("guard over live pass-through: %+v", q)
+	}
 	if q.StrideEvery != 2 || q.StrideOverNaiveFPS <= 0 || q.StrideArea != rep.Runs[3].GuardedShare {
 		t.Errorf("stride ratios: %+v", q)
 	}
@@ -190,7 +201,7 @@ func TestBenchReport(t *testing.T) {
 		t.Errorf("JSON: %v", err)
 	}
 	files, err := rep.WritePlots(t.TempDir())
-	if err != nil || len(files) != 3 {
+	if err != nil || len(files) != 4 {
 		t.Fatalf("plots %v: %v", files, err)
 	}
 	for _, f := range files {

@@ -40,16 +40,20 @@ func (r *Report) WriteTable(w io.Writer) error {
 	}
 	fmt.Fprintln(w)
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "clip\tveil/naive fps (>=3)\tveil/pass-through CPU (<=2)\tstride\tstride/naive fps\tstride masked area\tlive fps / source\tlive dropped\tlive p99 ms (<=100)\tguard fps\tguard dropped\tguard p99 ms\tguard masked area\tguard/pass-through CPU (<=2)\t")
+	fmt.Fprintln(tw, "clip\tveil/naive fps (>=3)\tveil/pass-through CPU (<=2)\tstride\tstride/naive fps\tstride masked area\tlive fps / source\tlive dropped\tlive p99 ms (<=100)\tguard fps\tguard dropped\tguard p99 ms\tguard masked area\tguard/pass-through CPU (<=2)\tguard/live pass-through CPU (<=2)\t")
 	for _, q := range r.Ratios {
 		stride, strideFPS, strideArea := "-", "-", "-"
 		if q.StrideEvery > 0 {
 			stride = fmt.Sprintf("every %d", q.StrideEvery)
 			strideFPS, strideArea = fmt.Sprintf("%.2f", q.StrideOverNaiveFPS), fmt.Sprintf("%.1f%%", 100*q.StrideArea)
 		}
-		fmt.Fprintf(tw, "%s\t%.2f\t%.2f\t%s\t%s\t%s\t%.1f / %.0f\t%.1f%%\t%.0f\t%.1f\t%.1f%%\t%.0f\t%.1f%%\t%.2f\t\n", q.Clip, q.VeilOverNaiveFPS, q.VeilCPUOverPassThru,
+		overLive := "-"
+		if q.GuardCPUOverLivePass > 0 {
+			overLive = fmt.Sprintf("%.2f", q.GuardCPUOverLivePass)
+		}
+		fmt.Fprintf(tw, "%s\t%.2f\t%.2f\t%s\t%s\t%s\t%.1f / %.0f\t%.1f%%\t%.0f\t%.1f\t%.1f%%\t%.0f\t%.1f%%\t%.2f\t%s\t\n", q.Clip, q.VeilOverNaiveFPS, q.VeilCPUOverPassThru,
 			stride, strideFPS, strideArea, q.LiveFPS, q.LiveSourceFPS, 100*q.LiveDropShare, q.LiveP99Ms,
-			q.GuardFPS, 100*q.GuardDropShare, q.GuardP99Ms, 100*q.GuardArea, q.GuardCPUOverPassThru)
+			q.GuardFPS, 100*q.GuardDropShare, q.GuardP99Ms, 100*q.GuardArea, q.GuardCPUOverPassThru, overLive)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -137,7 +141,7 @@ func (r *Report) WritePlots(dir string) ([]string, error) {
 
 	// Live latency histograms.
 	for _, run := range r.Runs {
-		if (run.Mode != Live && run.Mode != Guard) || len(run.Histogram) == 0 {
+		if (run.Mode != Live && run.Mode != LivePass && run.Mode != Guard) || len(run.Histogram) == 0 {
 			continue
 		}
 		b.Reset()

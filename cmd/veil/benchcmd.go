@@ -46,7 +46,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer, log 
 	var clips multiFlag
 	fs.Var(&clips, "clip", "a video to measure (repeatable; default vtest.avi)")
 	sizes := fs.String("sizes", "native,720,1080", "sizes to measure each clip at: native, 720, 1080")
-	modes := fs.String("modes", "passthrough,naive,veil,stride,live", "modes to run (also: guard, the live camera in guard mode; schedule, the recall cost of detecting less)")
+	modes := fs.String("modes", "passthrough,naive,veil,stride,live", "modes to run (also: guard, the live camera in guard mode; livepass, the live frame path paced at the clip's rate with nothing detected, the baseline of the guard's CPU; schedule, the recall cost of detecting less)")
 	frames := fs.Int("frames", 90, "frames measured per throughput run")
 	rounds := fs.Int("rounds", 1, "run the throughput modes (passthrough, naive, veil, stride) of each clip this many times in turn; ratios are the rounds' medians")
 	liveFor := fs.Duration("live", 20*time.Second, "length of each live run")
