@@ -114,13 +114,19 @@ func TestStylesDestroyBoxAndLeaveRest(t *testing.T) {
 }
 
 func TestStrengthScalesWithRegion(t *testing.T) {
-	for _, size := range []int{1, 2, 3, 5, 8, 13, 16, 40, 200, 600} {
-		cx, cy := cellGrid(size, size)
-		if cx > Cells || cy > Cells {
-			t.Errorf("%dpx region: %dx%d cells, want at most %d across", size, cx, cy, Cells)
-		}
-		if size >= 2 && size/cx < 2 {
-			t.Errorf("%dpx region: %d cells across, some narrower than 2 px", size, cx)
+	sizes := []int{200, 333, 600, 1080}
+	for n := 1; n <= 64; n++ {
+		sizes = append(sizes, n)
+	}
+	for _, w := range sizes {
+		for _, h := range sizes {
+			cx, cy := cellGrid(w, h)
+			if cx < 1 || cy < 1 || cx > Cells || cy > Cells {
+				t.Fatalf("%dx%d region: %dx%d cells, want 1 to %d across and down", w, h, cx, cy, Cells)
+			}
+			if (w >= 2 && w/cx < 2) || (h >= 2 && h/cy < 2) {
+				t.Fatalf("%dx%d region: %dx%d cells, some under 2 px a side", w, h, cx, cy)
+			}
 		}
 	}
 }
@@ -148,6 +154,23 @@ func TestPixelateCellsAreMeans(t *testing.T) {
 	out := f.Mat()
 	for _, b := range boxes {
 		b = b.Intersect(image.Rect(0, 0, 320, 240))
+		// Judged without the cells' layout: in noise, a pixel that kept its
+		// value differs from all its neighbours, one painted over shares its
+		// colour with a neighbour in the box (where the box has one).
+		same := func(x, y, x2, y2 int) bool {
+			if !image.Pt(x2, y2).In(b) {
+				return false
+			}
+			a, c := out.GetVecbAt(y, x), out.GetVecbAt(y2, x2)
+			return a[0] == c[0] && a[1] == c[1] && a[2] == c[2]
+		}
+		for y := b.Min.Y; y < b.Max.Y; y++ {
+			for x := b.Min.X; x < b.Max.X; x++ {
+				if b.Dx()*b.Dy() > 1 && !same(x, y, x-1, y) && !same(x, y, x+1, y) && !same(x, y, x, y-1) && !same(x, y, x, y+1) {
+					t.Fatalf("box %v: pixel (%d,%d) shares its colour with no neighbour: left as it was", b, x, y)
+				}
+			}
+		}
 		w, h := b.Dx(), b.Dy()
 		cx, cy := cellGrid(w, h)
 		for j := range cy {
