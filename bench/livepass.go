@@ -30,9 +30,10 @@ func livePass(ctx context.Context, clip Clip, o Options) (Run, error) {
 	}
 	info := cp.Info()
 	fps := info.FPS
-	var minGap time.Duration // a camera's fps cap takes frames at most this close
-	if o.LiveFPS > 0 && o.LiveFPS < fps {
-		fps, minGap = o.LiveFPS, time.Duration(float64(time.Second)/o.LiveFPS*0.9)
+	var minGap time.Duration // a camera's fps cap takes frames at most this close (Camera.capture)
+	if o.LiveFPS > 0 {
+		minGap = time.Duration(float64(time.Second) / o.LiveFPS * 0.9)
+		fps = min(fps, o.LiveFPS)
 	}
 	w, h := info.Width&^1, info.Height&^1 // as a camera encodes
 	sink, err := pipeline.NewVP8Sink(w, h, max(1, int(math.Round(fps))), o.Bitrate, 1)
