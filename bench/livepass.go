@@ -165,7 +165,7 @@ func livePass(ctx context.Context, clip Clip, o Options) (Run, error) {
 	for f := range frames { // the capture goroutine has stopped once frames closes
 		free <- f.mat
 	}
-	if err := <-capDone; err != nil && !errors.Is(err, context.Canceled) {
+	if err := <-capDone; err != nil && cctx.Err() == nil { // not stopped by us, nor by the caller
 		return r, err
 	}
 	if r.Frames == 0 {

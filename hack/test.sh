@@ -19,7 +19,7 @@ fi
 go vet ./...
 
 echo "== Mat leak check (-tags matprofile)"
-go test -count=1 -tags matprofile -run 'NoMatLeaks' ./pipeline
+go test -count=1 -tags matprofile -run 'NoMatLeaks' ./pipeline ./bench
 
 echo "== benchmarks (short)"
 go test -run '^$' -bench . -benchtime 20x -benchmem ./redact ./track ./count ./detect ./transport/vp8 ./pipeline
