@@ -141,6 +141,7 @@ func TestPixelateCellsAreMeans(t *testing.T) {
 		image.Rect(160, 20, 165, 22),   // 5x2
 		image.Rect(170, 20, 171, 60),   // 1 px wide
 		image.Rect(290, 200, 340, 260), // clipped by the frame to 30x40
+		image.Rect(10, 100, 250, 238),  // cells of over bigCell px: pixelated in OpenCV
 	}
 	orig := noise(320, 240, 11)
 	defer orig.Close()
@@ -201,6 +202,47 @@ func TestPixelateCellsAreMeans(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// Small cells are pixelated in Go on the frame's bytes, large ones (and all
+// of a frame whose rows are not packed) in OpenCV: the two paths give the
+// same frame, byte for byte.
+func TestPixelatePathsAgree(t *testing.T) {
+	boxes := []image.Rectangle{
+		image.Rect(3, 4, 60, 41), image.Rect(100, 10, 103, 13), image.Rect(70, 50, 300, 230),
+		image.Rect(250, 0, 330, 30), image.Rect(20, 150, 60, 239),
+	}
+	if cellArea(boxes[0]) >= bigCell || cellArea(boxes[2]) < bigCell {
+		t.Fatal("want boxes on both sides of bigCell")
+	}
+	orig := noise(320, 240, 5)
+	defer orig.Close()
+	packed := orig.Clone()
+	defer packed.Close()
+	r := New(Pixelate)
+	defer r.Close()
+	r.Destroy(packed, boxes)
+	// The same picture as the left part of a wider Mat: its rows are not
+	// packed, so every box goes through OpenCV.
+	wide := gocv.NewMatWithSize(240, 330, gocv.MatTypeCV8UC3)
+	defer wide.Close()
+	view := wide.Region(image.Rect(0, 0, 320, 240))
+	defer view.Close()
+	orig.CopyTo(&view)
+	if view.IsContinuous() {
+		t.Fatal("the view's rows are packed: the test would not reach OpenCV's path")
+	}
+	r.Destroy(view, boxes)
+	for y := range 240 {
+		for x := range 320 {
+			if a, b := packed.GetVecbAt(y, x), view.GetVecbAt(y, x); a[0] != b[0] || a[1] != b[1] || a[2] != b[2] {
+				t.Fatalf("pixel (%d,%d): %v in Go, %v in OpenCV", x, y, a, b)
+			}
+		}
+	}
+	if d := distinct(packed, boxes[2]); d > Cells*Cells {
+		t.Errorf("%d colours left in %v", d, boxes[2])
 	}
 }
 
@@ -309,6 +351,27 @@ func BenchmarkRedactGuard1080p(b *testing.B) {
 		boxes = append(boxes, area, image.Rect(area.Min.X+110, 330, area.Min.X+190, 420))
 	}
 	boxes = append(boxes, image.Rect(200, 950, 330, 990), image.Rect(1500, 940, 1640, 985))
+	img := noise(1920, 1080, 3)
+	defer img.Close()
+	r := New(Pixelate)
+	defer r.Close()
+	b.ReportAllocs()
+	c0 := cpuTime()
+	for b.Loop() {
+		r.Destroy(img, boxes)
+	}
+	reportCPU(b, c0)
+}
+
+// BenchmarkRedactManyAreas1080p is a guard frame of many small changed
+// areas (256 of 20x20 px, as rain or leaves might give): small cells, done
+// in Go (bigCell).
+func BenchmarkRedactManyAreas1080p(b *testing.B) {
+	var boxes []image.Rectangle
+	for i := range 256 {
+		x, y := (i%16)*110, (i/16)*60
+		boxes = append(boxes, image.Rect(x, y, x+20, y+20))
+	}
 	img := noise(1920, 1080, 3)
 	defer img.Close()
 	r := New(Pixelate)
