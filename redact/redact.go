@@ -128,7 +128,7 @@ func (r *Redactor) destroy(img gocv.Mat, boxes []image.Rectangle) int {
 	}
 	var buf []byte // the frame's pixels, for small cells pixelated in Go
 	if r.Style == Pixelate && img.IsContinuous() {
-		if b, err := img.DataPtrUint8(); err == nil && len(b) == img.Rows()*img.Cols()*3 {
+		if b, err := img.DataPtrUint8(); err == nil && len(b) == bounds.Dx()*bounds.Dy()*3 {
 			buf = b
 		}
 	}
@@ -137,7 +137,7 @@ func (r *Redactor) destroy(img gocv.Mat, boxes []image.Rectangle) int {
 			continue
 		}
 		if buf != nil && cellArea(b) < bigCell {
-			pixelateBytes(buf, img.Cols()*3, b)
+			pixelateBytes(buf, bounds.Dx()*3, b)
 			continue
 		}
 		roi := img.Region(b)
@@ -245,7 +245,9 @@ func pixelateBytes(buf []byte, stride int, b image.Rectangle) {
 
 // roundMean is the mean of n values summing to sum, computed and rounded as
 // OpenCV's mean and fill do: the sum times 1/n in doubles, rounded half to
-// even (cvRound), so both paths give the same byte.
+// even (cvRound), so both paths give the same byte. (An OpenCV built to
+// take cv::mean from IPP could round differently; Debian's is not, and
+// TestPixelatePathsAgree would show it.)
 func roundMean(sum, n int) byte {
 	return byte(math.RoundToEven(float64(sum) * (1 / float64(n))))
 }

@@ -246,6 +246,68 @@ func TestPixelatePathsAgree(t *testing.T) {
 	}
 }
 
+// The Go path (pixelateBytes) and OpenCV's (pixelate), each called on its
+// own copy of a frame, give the same bytes: over random boxes of every size,
+// and on cells whose mean is a tie (1.5 and 2.5 both round to 2, as
+// OpenCV's cvRound rounds half to even).
+func TestPixelateBytesMatchesOpenCV(t *testing.T) {
+	const w, h = 320, 240
+	rng := rand.New(rand.NewPCG(9, 9))
+	r := New(Pixelate)
+	defer r.Close()
+	for seed := range 20 {
+		orig := noise(w, h, uint64(seed))
+		// Ties: 2x1 boxes at the top left of one cell each.
+		for i, v := range [][2]uint8{{1, 2}, {2, 3}, {254, 255}} {
+			for k := range 2 {
+				orig.SetUCharAt(0, (i*2+k)*3, v[k])
+			}
+		}
+		boxes := []image.Rectangle{image.Rect(0, 0, 2, 1), image.Rect(2, 0, 4, 1), image.Rect(4, 0, 6, 1)}
+		for range 20 {
+			x, y := rng.IntN(w-1), 1+rng.IntN(h-2)
+			boxes = append(boxes, image.Rect(x, y, x+1+rng.IntN(w-x), y+1+rng.IntN(h-y)))
+		}
+		goMat, cvMat := orig.Clone(), orig.Clone()
+		buf, err := goMat.DataPtrUint8()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, b := range boxes {
+			pixelateBytes(buf, w*3, b)
+			roi := cvMat.Region(b)
+			r.pixelate(roi, b)
+			roi.Close()
+		}
+		for i, want := range []uint8{2, 2, 254} {
+			if got := goMat.GetUCharAt(0, i*6); got != want {
+				t.Errorf("tie %d: %d in Go, want %d", i, got, want)
+			}
+		}
+		for y := range h {
+			for x := range w {
+				if a, b := goMat.GetVecbAt(y, x), cvMat.GetVecbAt(y, x); a[0] != b[0] || a[1] != b[1] || a[2] != b[2] {
+					t.Fatalf("seed %d, pixel (%d,%d): %v in Go, %v in OpenCV", seed, x, y, a, b)
+				}
+			}
+		}
+		orig.Close()
+		goMat.Close()
+		cvMat.Close()
+	}
+}
+
+func TestRoundMean(t *testing.T) {
+	for _, tt := range []struct {
+		sum, n int
+		want   byte
+	}{{1, 2, 0}, {3, 2, 2}, {5, 2, 2}, {7, 2, 4}, {0, 9, 0}, {255 * 7, 7, 255}, {10, 3, 3}, {11, 3, 4}, {254*2 + 1, 2, 254}} {
+		if got := roundMean(tt.sum, tt.n); got != tt.want {
+			t.Errorf("roundMean(%d, %d) = %d, want %d", tt.sum, tt.n, got, tt.want)
+		}
+	}
+}
+
 func TestApplyBadFrameFailsClosed(t *testing.T) {
 	r := New(Pixelate)
 	defer r.Close()
@@ -326,19 +388,23 @@ func BenchmarkRedact720p(b *testing.B) {
 		image.Rect(900, 400, 1100, 640), image.Rect(50, 500, 130, 600),
 	}
 	for _, s := range []Style{Pixelate, Blur, Fill} {
-		b.Run(s.String(), func(b *testing.B) {
-			img := noise(1280, 720, 3)
-			defer img.Close()
-			r := New(s)
-			defer r.Close()
-			b.ReportAllocs()
-			c0 := cpuTime()
-			for b.Loop() {
-				r.Destroy(img, boxes)
-			}
-			reportCPU(b, c0)
-		})
+		b.Run(s.String(), func(b *testing.B) { benchDestroy(b, s, 1280, 720, boxes) })
 	}
+}
+
+// benchDestroy measures destroying boxes in a w x h frame of noise, per op
+// in wall time, allocations and CPU.
+func benchDestroy(b *testing.B, s Style, w, h int, boxes []image.Rectangle) {
+	img := noise(w, h, 3)
+	defer img.Close()
+	r := New(s)
+	defer r.Close()
+	b.ReportAllocs()
+	c0 := cpuTime()
+	for b.Loop() {
+		r.Destroy(img, boxes)
+	}
+	reportCPU(b, c0)
 }
 
 // BenchmarkRedactGuard1080p is a guard-mode frame: five changed areas
@@ -351,16 +417,7 @@ func BenchmarkRedactGuard1080p(b *testing.B) {
 		boxes = append(boxes, area, image.Rect(area.Min.X+110, 330, area.Min.X+190, 420))
 	}
 	boxes = append(boxes, image.Rect(200, 950, 330, 990), image.Rect(1500, 940, 1640, 985))
-	img := noise(1920, 1080, 3)
-	defer img.Close()
-	r := New(Pixelate)
-	defer r.Close()
-	b.ReportAllocs()
-	c0 := cpuTime()
-	for b.Loop() {
-		r.Destroy(img, boxes)
-	}
-	reportCPU(b, c0)
+	benchDestroy(b, Pixelate, 1920, 1080, boxes)
 }
 
 // BenchmarkRedactManyAreas1080p is a guard frame of many small changed
@@ -372,16 +429,7 @@ func BenchmarkRedactManyAreas1080p(b *testing.B) {
 		x, y := (i%16)*110, (i/16)*60
 		boxes = append(boxes, image.Rect(x, y, x+20, y+20))
 	}
-	img := noise(1920, 1080, 3)
-	defer img.Close()
-	r := New(Pixelate)
-	defer r.Close()
-	b.ReportAllocs()
-	c0 := cpuTime()
-	for b.Loop() {
-		r.Destroy(img, boxes)
-	}
-	reportCPU(b, c0)
+	benchDestroy(b, Pixelate, 1920, 1080, boxes)
 }
 
 // Privacy zones are filled black; the rest is untouched; scaling keeps the
