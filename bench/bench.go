@@ -56,10 +56,10 @@ type Options struct {
 	Clips  []Clip
 	Modes  []string
 	Frames int // most frames per throughput run
-	// Rounds repeats the throughput runs (pass-through, naive, veil,
-	// stride) of each clip, one after another in turn, so a slower spell of
-	// the machine falls on every mode alike; the ratios are the medians of
-	// the rounds'. 0 or 1: one round.
+	// Rounds repeats the runs of each clip (every mode but schedule), one
+	// after another in turn, so a slower spell of the machine falls on
+	// every mode alike; the ratios are the medians of the rounds'. 0 or 1:
+	// one round.
 	Rounds   int
 	LiveFor  time.Duration // length of a live run
 	Engine   pipeline.Config
@@ -125,7 +125,7 @@ var Stages = []string{"decode", "queue", "count", "faces", "plates", "track", "r
 type Run struct {
 	Clip             string          `json:"clip"`
 	Mode             string          `json:"mode"`
-	Round            int             `json:"round,omitempty"` // with -rounds: which round of throughput runs
+	Round            int             `json:"round,omitempty"` // with -rounds: which round
 	Width            int             `json:"width"`
 	Height           int             `json:"height"`
 	SourceFPS        float64         `json:"source_fps"`
@@ -173,14 +173,16 @@ type Ratio struct {
 	GuardFPS              float64   `json:"guard_fps,omitempty"`
 	GuardMasked           float64   `json:"guard_masked_share,omitempty"`         // frames masked whole (no detection result yet, or too old)
 	GuardArea             float64   `json:"guard_masked_area,omitempty"`          // mean share of each frame the guard masked (whole frames count 1)
-	GuardCPUOverPassThru  float64   `json:"guard_cpu_over_passthrough,omitempty"` // <= 2 is the target
+	GuardCPUOverPassThru  float64   `json:"guard_cpu_over_passthrough,omitempty"` // <= 2 is the target (with -rounds: the rounds' median)
 	// GuardCPUOverLivePass is the guard's CPU per frame over the live
 	// pass-through's (livepass mode: frames at the clip's pace, as the
 	// guard's, not back to back), when that mode ran.
-	GuardCPUOverLivePass float64 `json:"guard_cpu_over_live_passthrough,omitempty"` // <= 2 is the target
-	LivePassCPUMsFrame   float64 `json:"live_passthrough_cpu_ms_per_frame,omitempty"`
-	NaiveOverPassThru    float64 `json:"naive_cpu_over_passthrough"`
-	PassThroughFPS       float64 `json:"passthrough_fps"`
+	GuardCPUOverLivePass       float64   `json:"guard_cpu_over_live_passthrough,omitempty"` // <= 2 is the target (with -rounds: the rounds' median)
+	GuardCPUOverPassThruRounds []float64 `json:"guard_cpu_over_passthrough_rounds,omitempty"`
+	GuardCPUOverLivePassRounds []float64 `json:"guard_cpu_over_live_passthrough_rounds,omitempty"`
+	LivePassCPUMsFrame         float64   `json:"live_passthrough_cpu_ms_per_frame,omitempty"` // with -rounds: the rounds' median
+	NaiveOverPassThru          float64   `json:"naive_cpu_over_passthrough"`
+	PassThroughFPS             float64   `json:"passthrough_fps"`
 }
 
 // Report is one invocation of veil bench (schema: bench/README.md).
@@ -263,7 +265,7 @@ func doRun(ctx context.Context, clip Clip, mode string, o Options, rep *Report) 
 func ratios(clip string, runs []Run) Ratio {
 	by := map[string]Run{}
 	var order []int                    // rounds, in the order run
-	rounds := map[int]map[string]Run{} // throughput runs by round
+	rounds := map[int]map[string]Run{} // runs by round
 	for _, r := range runs {
 		if r.Clip != clip {
 			continue
@@ -284,9 +286,23 @@ func ratios(clip string, runs []Run) Ratio {
 		return a / b
 	}
 	// Each ratio compares runs of one round; over rounds, the median.
-	var vn, vp, np, pf, pc, sn, sa []float64
+	var vn, vp, np, pf, pc, sn, sa, gp, gl, lc []float64
 	for _, k := range order {
 		m := rounds[k]
+		if g, ok := m[Guard]; ok {
+			if pt, ok := m[PassThrough]; ok {
+				gp = append(gp, div(g.CPUMsFrame, pt.CPUMsFrame))
+			}
+			if lp, ok := m[LivePass]; ok {
+				gl = append(gl, div(g.CPUMsFrame, lp.CPUMsFrame))
+			}
+		}
+		if lp, ok := m[LivePass]; ok {
+			lc = append(lc, lp.CPUMsFrame)
+		}
+		if !slices.ContainsFunc([]string{PassThrough, Naive, Veil, Stride}, func(mode string) bool { _, ok := m[mode]; return ok }) {
+			continue // the throughput ratios need a throughput run
+		}
 		vn = append(vn, div(m[Veil].FPS, m[Naive].FPS))
 		if st, ok := m[Stride]; ok {
 			sn = append(sn, div(st.FPS, m[Naive].FPS))
@@ -316,21 +332,20 @@ func ratios(clip string, runs []Run) Ratio {
 		r.GuardP99Ms, r.GuardFPS, r.LiveSourceFPS = g.EndToEnd.P99, g.FPS, g.SourceFPS
 		r.GuardMasked = div(float64(g.Masked), float64(g.Frames))
 		r.GuardArea = g.GuardedShare
-		r.GuardCPUOverPassThru = div(g.CPUMsFrame, median(pc))
-		if lp, ok := by[LivePass]; ok {
-			r.GuardCPUOverLivePass = div(g.CPUMsFrame, lp.CPUMsFrame)
+		// With rounds, the CPU ratios are the rounds' medians; the other
+		// figures are the last round's.
+		r.GuardCPUOverPassThru, r.GuardCPUOverLivePass = median(gp), median(gl)
+		if len(order) > 1 {
+			r.GuardCPUOverPassThruRounds, r.GuardCPUOverLivePassRounds = gp, gl
 		}
 	}
-	if lp, ok := by[LivePass]; ok {
-		r.LivePassCPUMsFrame = lp.CPUMsFrame
-	}
+	r.LivePassCPUMsFrame = median(lc)
 	return r
 }
 
-// repeated reports whether mode is a throughput mode, run once per round.
-func repeated(mode string) bool {
-	return mode == PassThrough || mode == Naive || mode == Veil || mode == Stride
-}
+// repeated reports whether mode runs once per round: all but schedule,
+// which measures recall, not speed.
+func repeated(mode string) bool { return mode != Sched }
 
 // median of v (0 for none).
 func median(v []float64) float64 {

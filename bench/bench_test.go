@@ -44,14 +44,15 @@ func engines() (eng, naive pipeline.Config) {
 	return eng, naive
 }
 
-// TestBenchRounds: with Rounds the throughput runs repeat in turn, the
-// others run once, and each ratio is the median of the rounds' own.
+// TestBenchRounds: with Rounds every mode repeats in turn (schedule, which
+// measures recall, would run once), and each ratio is the median of the
+// rounds' own.
 func TestBenchRounds(t *testing.T) {
 	clip := shortClip(t, 20)
 	eng, naive := engines()
 	def, before := defaultThreads()
 	rep, err := bench.Do(context.Background(), bench.Options{
-		Clips: []bench.Clip{{Name: "short", Path: clip}}, Modes: []string{bench.PassThrough, bench.Naive, bench.Veil, bench.Stride, bench.Guard},
+		Clips: []bench.Clip{{Name: "short", Path: clip}}, Modes: []string{bench.PassThrough, bench.Naive, bench.Veil, bench.Stride, bench.LivePass, bench.Guard},
 		Frames: 3, Rounds: 3, WarmUp: 1, LiveFor: time.Second, Engine: eng, NaiveEng: naive, Hold: 3, Bitrate: 1000, MaxLateMs: 5000,
 		Store: models.Open(testenv.Models(t)), Log: slog.New(slog.DiscardHandler),
 	})
@@ -63,7 +64,12 @@ func TestBenchRounds(t *testing.T) {
 	for _, r := range rep.Runs {
 		got = append(got, fmt.Sprintf("%s#%d", r.Mode, r.Round))
 	}
-	want := []string{"passthrough#1", "naive#1", "veil#1", "stride#1", "guard#1", "passthrough#2", "naive#2", "veil#2", "stride#2", "passthrough#3", "naive#3", "veil#3", "stride#3"}
+	var want []string
+	for round := 1; round <= 3; round++ {
+		for _, m := range []string{"passthrough", "naive", "veil", "stride", "livepass", "guard"} {
+			want = append(want, fmt.Sprintf("%s#%d", m, round))
+		}
+	}
 	if !slices.Equal(got, want) {
 		t.Fatalf("runs %v, want %v", got, want)
 	}
@@ -71,9 +77,9 @@ func TestBenchRounds(t *testing.T) {
 	if len(q.VeilOverNaiveRounds) != 3 {
 		t.Fatalf("rounds' ratios %v, want 3", q.VeilOverNaiveRounds)
 	}
-	naives := []int{1, 6, 10}
+	naives := []int{1, 7, 13}
 	for i, v := range q.VeilOverNaiveRounds {
-		if want := rep.Runs[[]int{2, 7, 11}[i]].FPS / rep.Runs[naives[i]].FPS; v != want || v <= 0 {
+		if want := rep.Runs[[]int{2, 8, 14}[i]].FPS / rep.Runs[naives[i]].FPS; v != want || v <= 0 {
 			t.Errorf("round %d: veil/naive %v, want %v", i+1, v, want)
 		}
 	}
@@ -81,7 +87,7 @@ func TestBenchRounds(t *testing.T) {
 		t.Fatalf("stride every %d, rounds' ratios %v, want every 3 and 3 ratios", q.StrideEvery, q.StrideOverNaiveRounds)
 	}
 	for i, v := range q.StrideOverNaiveRounds {
-		if want := rep.Runs[[]int{3, 8, 12}[i]].FPS / rep.Runs[naives[i]].FPS; v != want || v <= 0 {
+		if want := rep.Runs[[]int{3, 9, 15}[i]].FPS / rep.Runs[naives[i]].FPS; v != want || v <= 0 {
 			t.Errorf("round %d: stride/naive %v, want %v", i+1, v, want)
 		}
 	}
@@ -90,6 +96,31 @@ func TestBenchRounds(t *testing.T) {
 	}
 	if q.GuardFPS <= 0 || q.GuardCPUOverPassThru <= 0 {
 		t.Errorf("guard ratios missing: %+v", q)
+	}
+	// The guard's CPU against each pass-through, round by round (runs 0, 4,
+	// 5 of each round of six), and their medians.
+	if len(q.GuardCPUOverPassThruRounds) != 3 || len(q.GuardCPUOverLivePassRounds) != 3 {
+		t.Fatalf("guard's rounds: %v and %v, want 3 each", q.GuardCPUOverPassThruRounds, q.GuardCPUOverLivePassRounds)
+	}
+	var lpCPU []float64
+	for i := range 3 {
+		pt, lp, g := rep.Runs[6*i], rep.Runs[6*i+4], rep.Runs[6*i+5]
+		if got, want := q.GuardCPUOverPassThruRounds[i], g.CPUMsFrame/pt.CPUMsFrame; got != want || got <= 0 {
+			t.Errorf("round %d: guard/pass-through %v, want %v", i+1, got, want)
+		}
+		if got, want := q.GuardCPUOverLivePassRounds[i], g.CPUMsFrame/lp.CPUMsFrame; got != want || got <= 0 {
+			t.Errorf("round %d: guard/live pass-through %v, want %v", i+1, got, want)
+		}
+		lpCPU = append(lpCPU, lp.CPUMsFrame)
+	}
+	if m := slices.Sorted(slices.Values(q.GuardCPUOverLivePassRounds))[1]; q.GuardCPUOverLivePass != m {
+		t.Errorf("guard/live pass-through %v, want the rounds' median %v", q.GuardCPUOverLivePass, m)
+	}
+	if m := slices.Sorted(slices.Values(q.GuardCPUOverPassThruRounds))[1]; q.GuardCPUOverPassThru != m {
+		t.Errorf("guard/pass-through %v, want the rounds' median %v", q.GuardCPUOverPassThru, m)
+	}
+	if m := slices.Sorted(slices.Values(lpCPU))[1]; q.LivePassCPUMsFrame != m {
+		t.Errorf("live pass-through CPU %v, want the rounds' median %v", q.LivePassCPUMsFrame, m)
 	}
 }
 

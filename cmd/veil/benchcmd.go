@@ -51,7 +51,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer, log 
 	sizes := fs.String("sizes", "native,720,1080", "sizes to measure each clip at: native, 720, 1080")
 	modes := fs.String("modes", "passthrough,naive,veil,stride,live,livepass,guard", "modes to run (also: schedule, the recall cost of detecting less)")
 	frames := fs.Int("frames", 90, "frames measured per throughput run")
-	rounds := fs.Int("rounds", 1, "run the throughput modes (passthrough, naive, veil, stride) of each clip this many times in turn; ratios are the rounds' medians")
+	rounds := fs.Int("rounds", 1, "run the modes of each clip (all but schedule) this many times in turn; ratios are the rounds' medians")
 	liveFor := fs.Duration("live", 20*time.Second, "length of each live run")
 	report := fs.String("report", "", "write the JSON report here")
 	plots := fs.String("plots", "", "write SVG plots (stages.svg, latency-*.svg) into this directory")
