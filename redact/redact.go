@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"image"
 	"image/color"
+	"iter"
 	"math"
 	"strings"
 
@@ -182,14 +183,26 @@ func cellGrid(w, h int) (int, int) {
 // non-integer scale takes OpenCV's slow, multi-threaded path
 // (BenchmarkRedactGuard1080p).
 func (r *Redactor) pixelate(roi gocv.Mat, b image.Rectangle) {
-	w, h := b.Dx(), b.Dy()
-	cx, cy := cellGrid(w, h)
-	for j := range cy {
-		y0, y1 := j*h/cy, (j+1)*h/cy
-		for i := range cx {
-			cell := roi.Region(image.Rect(i*w/cx, y0, (i+1)*w/cx, y1))
-			cell.SetTo(cell.Mean())
-			cell.Close()
+	for c := range cells(b) {
+		cell := roi.Region(c.Sub(b.Min))
+		cell.SetTo(cell.Mean())
+		cell.Close()
+	}
+}
+
+// cells yields the cells of b (cellGrid's), in b's coordinates, row by row:
+// they split b evenly, their sides differing by at most a pixel.
+func cells(b image.Rectangle) iter.Seq[image.Rectangle] {
+	return func(yield func(image.Rectangle) bool) {
+		w, h := b.Dx(), b.Dy()
+		cx, cy := cellGrid(w, h)
+		for j := range cy {
+			y0, y1 := b.Min.Y+j*h/cy, b.Min.Y+(j+1)*h/cy
+			for i := range cx {
+				if !yield(image.Rect(b.Min.X+i*w/cx, y0, b.Min.X+(i+1)*w/cx, y1)) {
+					return
+				}
+			}
 		}
 	}
 }
@@ -216,28 +229,23 @@ func cellArea(b image.Rectangle) int {
 // are stride bytes apart: the same cells, each painted with its mean
 // rounded as OpenCV rounds it (half to even), so the two agree to the byte.
 func pixelateBytes(buf []byte, stride int, b image.Rectangle) {
-	w, h := b.Dx(), b.Dy()
-	cx, cy := cellGrid(w, h)
-	for j := range cy {
-		y0, y1 := b.Min.Y+j*h/cy, b.Min.Y+(j+1)*h/cy
-		for i := range cx {
-			x0, x1 := (b.Min.X+i*w/cx)*3, (b.Min.X+(i+1)*w/cx)*3
-			var s0, s1, s2 int
-			for y := y0; y < y1; y++ {
-				row := buf[y*stride+x0 : y*stride+x1]
-				for k := 0; k+2 < len(row); k += 3 {
-					s0 += int(row[k])
-					s1 += int(row[k+1])
-					s2 += int(row[k+2])
-				}
+	for c := range cells(b) {
+		x0, x1 := c.Min.X*3, c.Max.X*3
+		var s0, s1, s2 int
+		for y := c.Min.Y; y < c.Max.Y; y++ {
+			row := buf[y*stride+x0 : y*stride+x1]
+			for k := 0; k+2 < len(row); k += 3 {
+				s0 += int(row[k])
+				s1 += int(row[k+1])
+				s2 += int(row[k+2])
 			}
-			n := (x1 - x0) / 3 * (y1 - y0)
-			m0, m1, m2 := roundMean(s0, n), roundMean(s1, n), roundMean(s2, n)
-			for y := y0; y < y1; y++ {
-				row := buf[y*stride+x0 : y*stride+x1]
-				for k := 0; k+2 < len(row); k += 3 {
-					row[k], row[k+1], row[k+2] = m0, m1, m2
-				}
+		}
+		n := c.Dx() * c.Dy()
+		m0, m1, m2 := roundMean(s0, n), roundMean(s1, n), roundMean(s2, n)
+		for y := c.Min.Y; y < c.Max.Y; y++ {
+			row := buf[y*stride+x0 : y*stride+x1]
+			for k := 0; k+2 < len(row); k += 3 {
+				row[k], row[k+1], row[k+2] = m0, m1, m2
 			}
 		}
 	}
