@@ -85,17 +85,9 @@ func livePass(ctx context.Context, clip Clip, o Options) (Run, error) {
 				continue
 			}
 			last = now
-			f := frame{m, now, cp.LastRead()}
-			select {
-			case frames <- f:
-			default:
-				select {
-				case old := <-frames:
-					free <- old.mat
-					dropped.Add(1)
-				default:
-				}
-				frames <- f
+			if old, ok := pipeline.OfferNewest(frames, frame{m, now, cp.LastRead()}); ok {
+				free <- old.mat
+				dropped.Add(1)
 			}
 		}
 	}()

@@ -361,23 +361,35 @@ func (c *Camera) capture(ctx context.Context, cp *Capture, free chan gocv.Mat, f
 			continue
 		}
 		last = now
-		select {
-		case frames <- captured{m, now, read}:
-		default:
-			select {
-			case old := <-frames:
-				free <- old.mat
-				c.update(func(s *CameraStatus) { s.Dropped++ })
-				dropped++
-				if time.Since(loggedAt) > 30*time.Second {
-					c.log.Info("detector slower than the camera: frames replaced by newer ones", "dropped", dropped, "in", time.Since(loggedAt).Round(time.Second))
-					dropped, loggedAt = 0, time.Now()
-				}
-			default:
+		if old, ok := OfferNewest(frames, captured{m, now, read}); ok {
+			free <- old.mat
+			c.update(func(s *CameraStatus) { s.Dropped++ })
+			dropped++
+			if time.Since(loggedAt) > 30*time.Second {
+				c.log.Info("detector slower than the camera: frames replaced by newer ones", "dropped", dropped, "in", time.Since(loggedAt).Round(time.Second))
+				dropped, loggedAt = 0, time.Now()
 			}
-			frames <- captured{m, now, read} // the only sender, and the slot is free
 		}
 	}
+}
+
+// OfferNewest puts v in ch, a one-slot queue with a single sender (the
+// caller), without waiting: a value the receiver has not taken yet is
+// replaced, and returned with true, for the caller to recycle and count.
+// It is how capture hands frames on, so a slow consumer never blocks it.
+func OfferNewest[T any](ch chan T, v T) (old T, replaced bool) {
+	select {
+	case ch <- v:
+		return old, false
+	default:
+	}
+	select {
+	case old = <-ch:
+		replaced = true
+	default: // the receiver took it meanwhile
+	}
+	ch <- v // the only sender, and the slot is free
+	return old, replaced
 }
 
 // worker is the detect -> encode half of one session.

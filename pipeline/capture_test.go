@@ -114,3 +114,18 @@ func TestOpenCaptureErrors(t *testing.T) {
 		t.Logf("%s: %v", src, err)
 	}
 }
+
+// OfferNewest never waits: into an empty slot it puts the value; over one
+// the receiver has not taken, it returns the old value and puts the new.
+func TestOfferNewest(t *testing.T) {
+	ch := make(chan int, 1)
+	if _, replaced := pipeline.OfferNewest(ch, 1); replaced || len(ch) != 1 {
+		t.Fatalf("empty slot: replaced %v, %d queued", replaced, len(ch))
+	}
+	if old, replaced := pipeline.OfferNewest(ch, 2); !replaced || old != 1 {
+		t.Fatalf("full slot: got %d, %v; want 1 replaced", old, replaced)
+	}
+	if v := <-ch; v != 2 || len(ch) != 0 {
+		t.Fatalf("queued %d (and %d more), want 2 alone", v, len(ch))
+	}
+}
