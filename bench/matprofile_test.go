@@ -37,9 +37,7 @@ func TestBenchNoMatLeaks(t *testing.T) {
 		before := gocv.MatProfile.Count()
 		ctx, cancel := context.Background(), context.CancelFunc(func() {})
 		if cut > 0 {
-			o := opt
-			o.Modes, o.LiveFor = []string{bench.LivePass}, time.Minute
-			opt = o
+			opt.Modes, opt.LiveFor = []string{bench.LivePass}, time.Minute
 			ctx, cancel = context.WithTimeout(ctx, cut)
 		}
 		rep, err := bench.Do(ctx, opt)
