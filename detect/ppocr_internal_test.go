@@ -43,3 +43,17 @@ func BenchmarkComponents(b *testing.B) {
 		p.components(prob, w, h)
 	}
 }
+
+func TestMidInput(t *testing.T) {
+	for _, c := range []struct{ small, large, want image.Point }{
+		{image.Pt(320, 320), image.Pt(640, 640), image.Pt(448, 448)},
+		{image.Pt(256, 256), image.Pt(640, 640), image.Pt(416, 416)},
+		{image.Pt(320, 320), image.Pt(352, 352), image.Point{}}, // nothing strictly between
+		{image.Pt(320, 320), image.Pt(640, 320), image.Point{}}, // no room in height
+		{image.Pt(608, 608), image.Pt(640, 640), image.Point{}},
+	} {
+		if got := midInput(c.small, c.large); got != c.want {
+			t.Errorf("midInput(%v, %v) = %v, want %v", c.small, c.large, got, c.want)
+		}
+	}
+}
