@@ -229,8 +229,8 @@ type detectYAML struct {
 	PlateVehicles  *bool    `yaml:"plate_vehicles"`
 	// PlateVehicleTiles: most text-detector tiles per vehicle searched.
 	PlateVehicleTiles *int `yaml:"plate_vehicle_tiles"`
-	// PlateVehicleSmall: side of the smaller text-detector input for small
-	// vehicles (0: off).
+	// PlateVehicleSmall: side of the smallest text-detector input for small
+	// vehicles; a third input sits between it and 640 (0: both off).
 	PlateVehicleSmall *int    `yaml:"plate_vehicle_small"`
 	Reuse             *string `yaml:"reuse"`
 	Style             *string `yaml:"style"`
