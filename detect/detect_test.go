@@ -243,3 +243,83 @@ func keys(m map[string][]image.Rectangle) []string {
 	}
 	return out
 }
+
+// TestYoloWholeShaped: DetectWhole runs an input cut to the frame's shape
+// (320x256 for vtest's 4:3, 320x192 for a 16:9 crop of it) and finds the
+// people a square 320x320 input finds, where they are.
+func TestYoloWholeShaped(t *testing.T) {
+	cfg := detect.YoloConfig{Cfg: modelPath(t, models.YoloCfg), Weights: modelPath(t, models.YoloWeights), Input: image.Pt(320, 320), Threshold: 0.25}
+	shaped, err := detect.NewYolo(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer shaped.Close()
+	square, err := detect.NewYolo(cfg) // Detect with no passes: one look, padded to 320x320
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer square.Close()
+	vc, err := gocv.OpenVideoCapture(testenv.Data(t, "video/vtest.avi"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer vc.Close()
+	frame := gocv.NewMat()
+	defer frame.Close()
+	people := func(d []detect.Detection) []image.Rectangle {
+		var out []image.Rectangle
+		for _, x := range d {
+			if x.Class == detect.Person {
+				out = append(out, x.Box)
+			}
+		}
+		return out
+	}
+	matched := func(a, b []image.Rectangle) int {
+		n := 0
+		for _, x := range a {
+			for _, y := range b {
+				if detect.IoU(x, y) >= 0.5 {
+					n++
+					break
+				}
+			}
+		}
+		return n
+	}
+	total, inShaped, inSquare, nShaped := 0, 0, 0, 0
+	for i := 0; i < 200; i++ {
+		if !vc.Read(&frame) || frame.Empty() {
+			t.Fatalf("vtest.avi ended at frame %d", i)
+		}
+		if i%40 != 0 {
+			continue
+		}
+		for _, crop := range []image.Rectangle{image.Rect(0, 0, frame.Cols(), frame.Rows()), image.Rect(0, 72, 768, 504)} { // 4:3, 16:9
+			region := frame.Region(crop)
+			img := region.Clone()
+			region.Close()
+			a, err := square.Detect(img)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := shaped.DetectWhole(img)
+			img.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			pa, pb := people(a), people(b)
+			total += len(pa)
+			nShaped += len(pb)
+			inShaped += matched(pa, pb)
+			inSquare += matched(pb, pa)
+		}
+	}
+	t.Logf("people: square input %d, of them found by the shaped one %d; shaped %d, of them found by the square one %d", total, inShaped, nShaped, inSquare)
+	if total < 20 {
+		t.Fatalf("the square input found %d people in 10 looks, want >= 20", total)
+	}
+	if inShaped*10 < total*9 || inSquare*10 < nShaped*9 {
+		t.Errorf("shaped and square inputs disagree: %d of %d and %d of %d matched (want 90 %%)", inShaped, total, inSquare, nShaped)
+	}
+}

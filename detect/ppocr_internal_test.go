@@ -57,3 +57,23 @@ func TestMidInput(t *testing.T) {
 		}
 	}
 }
+
+func TestWholeInput(t *testing.T) {
+	in := image.Pt(320, 320)
+	for _, c := range []struct {
+		w, h int
+		want image.Point
+	}{
+		{768, 576, image.Pt(320, 256)},  // 4:3: 320x240 of picture
+		{1280, 720, image.Pt(320, 192)}, // 16:9: 320x180
+		{1920, 1080, image.Pt(320, 192)},
+		{640, 640, image.Pt(320, 320)}, // square: the input as it is
+		{480, 640, image.Pt(256, 320)}, // portrait
+		{4000, 100, image.Pt(320, 32)}, // a strip: at least one stride
+		{100, 100, image.Pt(320, 320)}, // small frames are magnified to fit, as before
+	} {
+		if got := wholeInput(c.w, c.h, in); got != c.want {
+			t.Errorf("wholeInput(%d, %d) = %v, want %v", c.w, c.h, got, c.want)
+		}
+	}
+}

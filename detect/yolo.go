@@ -15,6 +15,8 @@ type Yolo struct {
 	threshold float32
 	outNames  []string
 	t         *tiler
+	cfg       YoloConfig
+	whole     *Yolo // DetectWhole's network, shaped like the frame; nil until needed or when Input already is
 }
 
 // YoloConfig sets up a Yolo-Fastest detector.
@@ -54,13 +56,16 @@ func NewYolo(c YoloConfig) (*Yolo, error) {
 		net.Close()
 		return nil, fmt.Errorf("yolo: %s has no output layers", c.Cfg)
 	}
-	y := &Yolo{in: c.Input, threshold: c.Threshold, outNames: outs}
+	y := &Yolo{in: c.Input, threshold: c.Threshold, outNames: outs, cfg: c}
 	y.t = newTiler(y, net, c.Passes, c.Reuse)
 	return y, nil
 }
 
 // Close frees the network.
 func (y *Yolo) Close() error {
+	if y.whole != nil {
+		y.whole.Close()
+	}
 	return y.t.close()
 }
 
@@ -73,15 +78,48 @@ func (y *Yolo) Detect(img gocv.Mat) ([]Detection, error) {
 	return NMS(d, 0.45), nil
 }
 
-// DetectWhole looks at the whole frame once, at the network's input size:
+// DetectWhole looks at the whole frame once, at the network's input scale:
 // the cheap look (one network run) counting takes between full detections.
-// Nothing is reused or remembered.
+// Nothing is reused or remembered. The input is cut to the frame's shape
+// (wholeInput): a 4:3 frame fills 320x240 of a 320x320 input, a 16:9 one
+// 320x180, and the rows of padding below cost as much as the frame's own.
 func (y *Yolo) DetectWhole(img gocv.Mat) ([]Detection, error) {
-	d, err := y.t.detectPasses(img, image.Rect(0, 0, img.Cols(), img.Rows()), []Pass{{}}, false)
+	if err := checkFrame(img); err != nil {
+		return nil, err
+	}
+	n := y
+	if in := wholeInput(img.Cols(), img.Rows(), y.in); in != y.in {
+		if y.whole == nil || y.whole.in != in {
+			if y.whole != nil {
+				y.whole.Close()
+				y.whole = nil
+			}
+			c := y.cfg
+			c.Input, c.Passes, c.Reuse = in, nil, Reuse{}
+			w, err := NewYolo(c)
+			if err != nil {
+				return nil, err
+			}
+			y.whole = w
+		}
+		n = y.whole
+	}
+	d, err := n.t.detectPasses(img, image.Rect(0, 0, img.Cols(), img.Rows()), []Pass{{}}, false)
 	if err != nil {
 		return nil, err
 	}
 	return NMS(d, 0.45), nil
+}
+
+// wholeInput is the input a w x h frame fits at in's scale: in's width and
+// height cut to the frame's scaled sides, rounded up to multiples of 32 (as
+// Yolo's strides need).
+func wholeInput(w, h int, in image.Point) image.Point {
+	s := min(float64(in.X)/float64(w), float64(in.Y)/float64(h))
+	up := func(v float64, limit int) int {
+		return min(limit, max(32, int(math.Ceil(math.Round(v)/32))*32))
+	}
+	return image.Pt(up(float64(w)*s, in.X), up(float64(h)*s, in.Y))
 }
 
 func (y *Yolo) inputSize() image.Point { return y.in }
