@@ -230,7 +230,7 @@ type detectYAML struct {
 	// PlateVehicleTiles: most text-detector tiles per vehicle searched.
 	PlateVehicleTiles *int `yaml:"plate_vehicle_tiles"`
 	// PlateVehicleSmall: side of the smallest text-detector input for small
-	// vehicles; a third input sits between it and 640 (0: both off).
+	// vehicles; a third sits between it and 640 when one fits (0: both off).
 	PlateVehicleSmall *int    `yaml:"plate_vehicle_small"`
 	Reuse             *string `yaml:"reuse"`
 	Style             *string `yaml:"style"`

@@ -252,7 +252,7 @@ func TestPPOCRSmallInput(t *testing.T) {
 		roi  image.Rectangle
 	}{
 		{"320x320", plate.Inset(-16)}, // 56x44: 224x176 magnified
-		{"448x448", image.Rect(plate.Min.X-40, plate.Min.Y-20, plate.Max.X+36, plate.Max.Y+20)}, // 100x52: 400x208, too wide for 320
+		{"448x448", image.Rect(plate.Min.X-40, plate.Min.Y-20, plate.Max.X+36, plate.Max.Y+20)}, // 101x52: 404x208, too wide for 320
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			var got [][]detect.Detection
@@ -262,9 +262,14 @@ func TestPPOCRSmallInput(t *testing.T) {
 					t.Fatal(err)
 				}
 				d, err := p.DetectZoomed(quarter, c.roi, 4, 2)
+				run := p.Tiles().Run
 				p.Close()
 				if err != nil {
 					t.Fatal(err)
+				}
+				// One tile: a 320 input would have taken two for the larger region.
+				if run != 1 {
+					t.Errorf("small input %v: %d tiles run, want 1", small, run)
 				}
 				if !found(d, plate) {
 					t.Errorf("small input %v: plate %v not found in %v", small, plate, d)

@@ -142,7 +142,7 @@ func (p *PPOCR) DetectZoomed(img gocv.Mat, roi image.Rectangle, zoom float64, ma
 	}
 	t := p.t
 	for _, s := range p.smaller {
-		if math.Ceil(float64(roi.Dx())*zoom) <= float64(s.in.X) && math.Ceil(float64(roi.Dy())*zoom) <= float64(s.in.Y) {
+		if zoom > 0 && math.Ceil(float64(roi.Dx())*zoom) <= float64(s.in.X) && math.Ceil(float64(roi.Dy())*zoom) <= float64(s.in.Y) {
 			t = s.t
 			break
 		}

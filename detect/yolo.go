@@ -16,7 +16,9 @@ type Yolo struct {
 	outNames  []string
 	t         *tiler
 	cfg       YoloConfig
-	whole     *Yolo // DetectWhole's network, shaped like the frame; nil until needed or when Input already is
+	whole     *Yolo       // DetectWhole's network, shaped like the frame; nil until needed or when Input already is
+	wholeBad  image.Point // a shape whose network failed to load: DetectWhole uses the square input for it
+	wholeRun  int         // tiles run by shaped networks since replaced
 }
 
 // YoloConfig sets up a Yolo-Fastest detector.
@@ -83,26 +85,32 @@ func (y *Yolo) Detect(img gocv.Mat) ([]Detection, error) {
 // Nothing is reused or remembered. The input is cut to the frame's shape
 // (wholeInput): a 4:3 frame fills 320x240 of a 320x320 input, a 16:9 one
 // 320x180, and the rows of padding below cost as much as the frame's own.
+// That network is made on the first look (OpenCV 4.6 needs one Net per
+// input size) and again when the frame's shape changes; should it fail to
+// load, the look goes through the square input, as it did before.
 func (y *Yolo) DetectWhole(img gocv.Mat) ([]Detection, error) {
 	if err := checkFrame(img); err != nil {
 		return nil, err
 	}
 	n := y
-	if in := wholeInput(img.Cols(), img.Rows(), y.in); in != y.in {
+	if in := wholeInput(img.Cols(), img.Rows(), y.in); in != y.in && in != y.wholeBad {
 		if y.whole == nil || y.whole.in != in {
 			if y.whole != nil {
+				y.wholeRun += y.whole.t.run
 				y.whole.Close()
 				y.whole = nil
 			}
 			c := y.cfg
 			c.Input, c.Passes, c.Reuse = in, nil, Reuse{}
-			w, err := NewYolo(c)
-			if err != nil {
-				return nil, err
+			if w, err := NewYolo(c); err == nil {
+				y.whole = w
+			} else {
+				y.wholeBad = in
 			}
-			y.whole = w
 		}
-		n = y.whole
+		if y.whole != nil {
+			n = y.whole
+		}
 	}
 	d, err := n.t.detectPasses(img, image.Rect(0, 0, img.Cols(), img.Rows()), []Pass{{}}, false)
 	if err != nil {
@@ -172,5 +180,12 @@ func (y *Yolo) infer(in gocv.Mat) ([]Detection, error) {
 	return dets, nil
 }
 
-// Tiles counts the tiles run and reused so far.
-func (y *Yolo) Tiles() TileStats { return y.t.stats() }
+// Tiles counts the tiles run and reused so far, light looks included.
+func (y *Yolo) Tiles() TileStats {
+	s := y.t.stats()
+	s.Run += y.wholeRun
+	if y.whole != nil {
+		s.Run += y.whole.t.run
+	}
+	return s
+}

@@ -67,9 +67,9 @@ type Config struct {
 	PlateVehicleTiles int `json:"plate_vehicle_tiles"`
 	// PlateVehicleSmall, when set, is the side of a second text-detector
 	// input for vehicles small enough to fit it once magnified, and sets a
-	// third between it and 640 for those a little larger (448 for 320:
-	// detect.PPOCRConfig.SmallInput). 0: every vehicle region is padded to
-	// the 640x640 input.
+	// third between it and 640, when one fits, for those a little larger
+	// (448 for 320: detect.PPOCRConfig.SmallInput). 0: every vehicle region
+	// is padded to the 640x640 input.
 	PlateVehicleSmall int `json:"plate_vehicle_small"`
 	MaxVehicles       int `json:"max_vehicles"` // largest vehicles searched per frame
 	// VehiclePasses: Yolo-Fastest's input is 320x320, so a distant car needs

@@ -85,7 +85,7 @@ func engineFlags(fs *flag.FlagSet) func() (pipeline.Config, string, error) {
 	plateVehicles := fs.Bool("plate-vehicles", def.PlateVehicles, "also search for plates inside each vehicle found (distant plates)")
 	plateVehicleZoom := fs.Float64("plate-vehicle-zoom", def.PlateVehicleZoom, "most a vehicle is magnified for the plate search")
 	plateVehicleTiles := fs.Int("plate-vehicle-tiles", def.PlateVehicleTiles, "most text-detector tiles per vehicle in the plate search (a larger vehicle is magnified less)")
-	plateVehicleSmall := fs.Int("plate-vehicle-small", def.PlateVehicleSmall, "side of a second, smaller text-detector input for vehicles that fit it once magnified; a third sits between it and 640 (0: off)")
+	plateVehicleSmall := fs.Int("plate-vehicle-small", def.PlateVehicleSmall, "side of a second, smaller text-detector input for vehicles that fit it once magnified; a third sits between it and 640 when one fits (448 for 320; 0: off)")
 	vehiclePasses := fs.String("vehicle-passes", pipeline.FormatPasses(def.VehiclePasses), "vehicle detection passes (Yolo-Fastest 320x320) for the plate search")
 	facePad := fs.Float64("face-pad", def.FacePad, "grow face boxes by this share of their size on each side")
 	facePadTop := fs.Float64("face-pad-top", def.FacePadTop, "grow face boxes up by this share of their height")
