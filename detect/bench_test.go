@@ -1,0 +1,109 @@
+package detect_test
+
+import (
+	"image"
+	"syscall"
+	"testing"
+	"time"
+
+	"gocv.io/x/gocv"
+
+	"github.com/veil-gateway/veil/detect"
+	"github.com/veil-gateway/veil/internal/testenv"
+	"github.com/veil-gateway/veil/models"
+)
+
+// cpuTime is the process's CPU time so far (OpenCV's threads included).
+func cpuTime() time.Duration {
+	var r syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &r); err != nil {
+		return 0
+	}
+	return time.Duration(r.Utime.Nano() + r.Stime.Nano())
+}
+
+// BenchmarkDetectors is each network pass a detection of the live preset
+// runs, alone, on vtest.avi's first frame (768x576), nothing reused: wall
+// time per op, and CPU per op (cpu-ms/op, OpenCV's threads included). The
+// plate search's three inputs are timed on a parked car's region at 4x
+// (48x48: 320; 96x64: 448) and on one too large for both (640), and the
+// 448 region again padded to 640 as before the third input; the counting
+// light look through its input shaped like the frame and through the
+// square one it replaced.
+func BenchmarkDetectors(b *testing.B) {
+	vc, err := gocv.OpenVideoCapture(testenv.Data(b, "video/vtest.avi"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	frame := gocv.NewMat()
+	defer frame.Close()
+	ok := vc.Read(&frame)
+	vc.Close()
+	if !ok || frame.Empty() {
+		b.Fatal("no frame from vtest.avi")
+	}
+	th := detect.SizeThreshold{High: 0.9, Mid: 0.35, Low: 0.3, MidWidth: 96, SmallWidth: 24}
+	yunet := func(p detect.Pass) *detect.YuNet {
+		y, err := detect.NewYuNet(detect.YuNetConfig{Model: modelPath(b, models.YuNet640), Input: image.Pt(640, 480), Threshold: th, Passes: []detect.Pass{p}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return y
+	}
+	faces0, faces2 := yunet(detect.Pass{}), yunet(detect.Pass{Zoom: 2, MaxTiles: 12})
+	defer faces0.Close()
+	defer faces2.Close()
+	text, err := detect.NewPPOCR(detect.PPOCRConfig{Model: modelPath(b, models.PPOCRDet), Input: image.Pt(640, 640), Threshold: 0.3, BoxThresh: 0.5, Passes: []detect.Pass{{}}, SmallInput: image.Pt(320, 320)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer text.Close()
+	large, err := detect.NewPPOCR(detect.PPOCRConfig{Model: modelPath(b, models.PPOCRDet), Input: image.Pt(640, 640), Threshold: 0.3, BoxThresh: 0.5})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer large.Close()
+	yolo, err := detect.NewYolo(detect.YoloConfig{Cfg: modelPath(b, models.YoloCfg), Weights: modelPath(b, models.YoloWeights), Input: image.Pt(320, 320), Threshold: 0.25, Passes: []detect.Pass{{}, {Zoom: 1, MaxTiles: 15}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer yolo.Close()
+	square, err := detect.NewYolo(detect.YoloConfig{Cfg: modelPath(b, models.YoloCfg), Weights: modelPath(b, models.YoloWeights), Input: image.Pt(320, 320), Threshold: 0.25})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer square.Close()
+	zoomed := func(r image.Rectangle) func() ([]detect.Detection, error) {
+		return func() ([]detect.Detection, error) { return text.DetectZoomed(frame, r, 4, 2) }
+	}
+	for _, c := range []struct {
+		name string
+		run  func() ([]detect.Detection, error)
+	}{
+		{"faces-whole", func() ([]detect.Detection, error) { return faces0.Detect(frame) }},
+		{"faces-2x-tiles", func() ([]detect.Detection, error) { return faces2.Detect(frame) }},
+		{"plates-whole", func() ([]detect.Detection, error) { return text.Detect(frame) }},
+		{"plates-in-vehicle-320", zoomed(image.Rect(720, 48, 768, 96))},
+		{"plates-in-vehicle-448", zoomed(image.Rect(640, 48, 736, 112))},
+		{"plates-in-vehicle-640", zoomed(image.Rect(560, 40, 720, 120))},
+		{"plates-in-vehicle-448-region-at-640", func() ([]detect.Detection, error) {
+			return large.DetectZoomed(frame, image.Rect(640, 48, 736, 112), 4, 2)
+		}},
+		{"vehicles-full", func() ([]detect.Detection, error) { return yolo.Detect(frame) }},
+		{"counting-light-look", func() ([]detect.Detection, error) { return yolo.DetectWhole(frame) }},
+		{"counting-light-look-square", func() ([]detect.Detection, error) { return square.Detect(frame) }},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			if _, err := c.run(); err != nil { // warm: first runs allocate
+				b.Fatal(err)
+			}
+			c0 := cpuTime()
+			for b.Loop() {
+				if _, err := c.run(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(cpuTime()-c0)/float64(time.Millisecond)/float64(b.N), "cpu-ms/op")
+		})
+	}
+}
