@@ -2,9 +2,7 @@ package detect_test
 
 import (
 	"image"
-	"syscall"
 	"testing"
-	"time"
 
 	"gocv.io/x/gocv"
 
@@ -12,15 +10,6 @@ import (
 	"github.com/veil-gateway/veil/internal/testenv"
 	"github.com/veil-gateway/veil/models"
 )
-
-// cpuTime is the process's CPU time so far (OpenCV's threads included).
-func cpuTime() time.Duration {
-	var r syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &r); err != nil {
-		return 0
-	}
-	return time.Duration(r.Utime.Nano() + r.Stime.Nano())
-}
 
 // BenchmarkDetectors is each network pass a detection of the live preset
 // runs, alone, on vtest.avi's first frame (768x576), nothing reused: wall
@@ -97,13 +86,13 @@ func BenchmarkDetectors(b *testing.B) {
 			if _, err := c.run(); err != nil { // warm: first runs allocate
 				b.Fatal(err)
 			}
-			c0 := cpuTime()
+			c0 := testenv.CPUTime()
 			for b.Loop() {
 				if _, err := c.run(); err != nil {
 					b.Fatal(err)
 				}
 			}
-			b.ReportMetric(float64(cpuTime()-c0)/float64(time.Millisecond)/float64(b.N), "cpu-ms/op")
+			testenv.ReportCPU(b, c0)
 		})
 	}
 }

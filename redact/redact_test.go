@@ -3,11 +3,11 @@ package redact
 import (
 	"image"
 	"math/rand/v2"
-	"syscall"
 	"testing"
-	"time"
 
 	"gocv.io/x/gocv"
+
+	"github.com/veil-gateway/veil/internal/testenv"
 )
 
 // noise is a w x h BGR Mat of random pixels: every pixel differs from its
@@ -25,21 +25,6 @@ func noise(w, h int, seed uint64) gocv.Mat {
 	c := m.Clone() // own the memory, not the Go slice
 	m.Close()
 	return c
-}
-
-// cpuTime is the process's CPU time so far: OpenCV runs some operations on
-// its own threads, so a benchmark's wall time can understate their cost.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// reportCPU reports the process's CPU time per op since c0, in ms.
-func reportCPU(b *testing.B, c0 time.Duration) {
-	b.ReportMetric(float64(cpuTime()-c0)/float64(time.Millisecond)/float64(b.N), "cpu-ms/op")
 }
 
 // distinct counts distinct colours in r.
@@ -400,11 +385,11 @@ func benchDestroy(b *testing.B, s Style, w, h int, boxes []image.Rectangle) {
 	r := New(s)
 	defer r.Close()
 	b.ReportAllocs()
-	c0 := cpuTime()
+	c0 := testenv.CPUTime()
 	for b.Loop() {
 		r.Destroy(img, boxes)
 	}
-	reportCPU(b, c0)
+	testenv.ReportCPU(b, c0)
 }
 
 // BenchmarkRedactGuard1080p is a guard-mode frame: five changed areas
