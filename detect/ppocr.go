@@ -19,7 +19,8 @@ type PPOCR struct {
 	minSide   int     // components thinner than this (input pixels) are noise
 	t         *tiler
 	regions   *regionMemo // reuse for DetectZoomed; nil when off
-	smaller   []*PPOCR    // DetectZoomed's networks for regions that fit them, smallest first; none when off
+	smaller   []smallNet  // DetectZoomed's networks for regions that fit them, smallest first; none when off
+	model     string      // the ONNX file, for the smaller networks loaded when needed
 	seen      []int32     // reused component labels
 	stack     []int32
 }
@@ -36,7 +37,8 @@ type PPOCRConfig struct {
 	// OpenCV 4.6 cannot change a Net's size) for DetectZoomed's regions
 	// that fit it once magnified, instead of padding them to Input. A third
 	// sits between the two (midInput: half of Input's pixels for 320 and
-	// 640) for regions a little too large for SmallInput.
+	// 640) for regions a little too large for SmallInput. Each is loaded
+	// when a region first needs it.
 	SmallInput image.Point
 }
 
@@ -49,7 +51,7 @@ func NewPPOCR(c PPOCRConfig) (*PPOCR, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &PPOCR{in: c.Input, threshold: c.Threshold, boxThresh: c.BoxThresh, minSide: 2}
+	p := &PPOCR{in: c.Input, threshold: c.Threshold, boxThresh: c.BoxThresh, minSide: 2, model: c.Model}
 	p.t = newTiler(p, net, c.Passes, c.Reuse)
 	if c.Reuse.Enabled() {
 		p.regions = newRegionMemo(c.Reuse)
@@ -60,15 +62,42 @@ func NewPPOCR(c PPOCRConfig) (*PPOCR, error) {
 			sizes = append(sizes, m)
 		}
 		for _, in := range sizes {
-			s, err := NewPPOCR(PPOCRConfig{Model: c.Model, Input: in, Threshold: c.Threshold, BoxThresh: c.BoxThresh})
-			if err != nil {
+			if in.X%32 != 0 || in.Y%32 != 0 || in.X <= 0 || in.Y <= 0 {
 				p.Close()
-				return nil, err
+				return nil, fmt.Errorf("ppocr: small input %v must be a positive multiple of 32", in)
 			}
-			p.smaller = append(p.smaller, s)
+			p.smaller = append(p.smaller, smallNet{in: in})
 		}
 	}
 	return p, nil
+}
+
+// smallNet is one of DetectZoomed's smaller networks, loaded when a region
+// first needs it: each costs RSS once run (measured: 26 MB for 320x320, 52
+// for 448x448, 94 for 640x640), and a camera that never sees a vehicle of
+// its size never pays it.
+type smallNet struct {
+	in     image.Point
+	p      *PPOCR // nil until loaded
+	failed bool   // loading failed: regions go through the large input, as without it
+}
+
+// net loads the i-th smaller network if need be, and returns its tiler (nil
+// if it cannot be loaded).
+func (p *PPOCR) net(i int) *tiler {
+	s := &p.smaller[i]
+	if s.p == nil && !s.failed {
+		n, err := NewPPOCR(PPOCRConfig{Model: p.model, Input: s.in, Threshold: p.threshold, BoxThresh: p.boxThresh})
+		if err != nil {
+			s.failed = true
+			return nil
+		}
+		s.p = n
+	}
+	if s.p == nil {
+		return nil
+	}
+	return s.p.t
 }
 
 // midInput is the input between small and large with about the geometric
@@ -76,7 +105,8 @@ func NewPPOCR(c PPOCRConfig) (*PPOCR, error) {
 // strictly between them. For 320 and 640: 448, half of 640x640's pixels.
 // Measured on a parked car in vtest.avi, a 96x64 region magnified 4x
 // (384x256: too wide for 320): 157 ms of CPU through 640x640, 81 ms through
-// 448x448 (one OpenCV thread); the second net costs about 45 MB of RSS.
+// 448x448 (one OpenCV thread), for about 52 MB of RSS once loaded and run
+// (smallNet).
 func midInput(small, large image.Point) image.Point {
 	side := func(a, b int) int {
 		return int(math.Round(math.Sqrt(float64(a)*float64(b))/32)) * 32
@@ -94,7 +124,9 @@ func (p *PPOCR) Close() error {
 		p.regions.close()
 	}
 	for _, s := range p.smaller {
-		s.Close()
+		if s.p != nil {
+			s.p.Close()
+		}
 	}
 	return p.t.close()
 }
@@ -141,9 +173,11 @@ func (p *PPOCR) DetectZoomed(img gocv.Mat, roi image.Rectangle, zoom float64, ma
 		}
 	}
 	t := p.t
-	for _, s := range p.smaller {
+	for i, s := range p.smaller {
 		if zoom > 0 && math.Ceil(float64(roi.Dx())*zoom) <= float64(s.in.X) && math.Ceil(float64(roi.Dy())*zoom) <= float64(s.in.Y) {
-			t = s.t
+			if st := p.net(i); st != nil {
+				t = st
+			}
 			break
 		}
 	}
@@ -242,7 +276,9 @@ func (p *PPOCR) Tiles() TileStats {
 		s.Reused += p.regions.reused
 	}
 	for _, sm := range p.smaller {
-		s = s.Add(sm.t.stats())
+		if sm.p != nil {
+			s = s.Add(sm.p.t.stats())
+		}
 	}
 	return s
 }

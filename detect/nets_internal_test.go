@@ -61,3 +61,53 @@ func TestDetectWholeShapes(t *testing.T) {
 		t.Errorf("Tiles counts %d looks, want 6", got)
 	}
 }
+
+// TestPPOCRSmallNetsLoadWhenNeeded: the smaller text-detector networks are
+// loaded by the first region that needs each (RSS is paid only then), and
+// one that cannot be loaded leaves its regions to the large input.
+func TestPPOCRSmallNetsLoadWhenNeeded(t *testing.T) {
+	model, err := models.Open(testenv.Models(t)).Path(models.PPOCRDet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := NewPPOCR(PPOCRConfig{Model: model, Input: image.Pt(640, 640), Threshold: 0.3, BoxThresh: 0.5, SmallInput: image.Pt(320, 320)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	loaded := func() []image.Point {
+		var out []image.Point
+		for _, s := range p.smaller {
+			if s.p != nil {
+				out = append(out, s.in)
+			}
+		}
+		return out
+	}
+	if len(p.smaller) != 2 || len(loaded()) != 0 {
+		t.Fatalf("after NewPPOCR: %d smaller inputs, %v loaded; want 2, none", len(p.smaller), loaded())
+	}
+	img := gocv.NewMatWithSize(576, 768, gocv.MatTypeCV8UC3)
+	defer img.Close()
+	zoomed := func(r image.Rectangle) {
+		t.Helper()
+		if _, err := p.DetectZoomed(img, r, 4, 2); err != nil {
+			t.Fatal(err)
+		}
+	}
+	zoomed(image.Rect(0, 0, 48, 48)) // 192x192: 320
+	if got := loaded(); len(got) != 1 || got[0] != image.Pt(320, 320) {
+		t.Errorf("after a 320 region: %v loaded", got)
+	}
+	zoomed(image.Rect(0, 0, 160, 80)) // 640x320: the large input
+	if got := loaded(); len(got) != 1 {
+		t.Errorf("after a 640 region: %v loaded", got)
+	}
+	// The 448 network cannot be loaded: its region goes through 640.
+	p.model = filepath.Join(t.TempDir(), "missing.onnx")
+	before := p.t.run
+	zoomed(image.Rect(0, 0, 96, 64)) // 384x256: 448
+	if !p.smaller[1].failed || p.smaller[1].p != nil || p.t.run != before+1 {
+		t.Errorf("448 failed %v, loaded %v; large input ran %d tiles, want 1", p.smaller[1].failed, p.smaller[1].p != nil, p.t.run-before)
+	}
+}
