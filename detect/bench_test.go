@@ -4,8 +4,6 @@ import (
 	"image"
 	"testing"
 
-	"gocv.io/x/gocv"
-
 	"github.com/veil-gateway/veil/detect"
 	"github.com/veil-gateway/veil/internal/testenv"
 	"github.com/veil-gateway/veil/models"
@@ -20,17 +18,8 @@ import (
 // light look through its input shaped like the frame and through the
 // square one it replaced.
 func BenchmarkDetectors(b *testing.B) {
-	vc, err := gocv.OpenVideoCapture(testenv.Data(b, "video/vtest.avi"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	frame := gocv.NewMat()
+	frame := vtestFrame(b)
 	defer frame.Close()
-	ok := vc.Read(&frame)
-	vc.Close()
-	if !ok || frame.Empty() {
-		b.Fatal("no frame from vtest.avi")
-	}
 	th := detect.SizeThreshold{High: 0.9, Mid: 0.35, Low: 0.3, MidWidth: 96, SmallWidth: 24}
 	yunet := func(p detect.Pass) *detect.YuNet {
 		y, err := detect.NewYuNet(detect.YuNetConfig{Model: modelPath(b, models.YuNet640), Input: image.Pt(640, 480), Threshold: th, Passes: []detect.Pass{p}})

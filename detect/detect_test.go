@@ -198,14 +198,8 @@ func TestYoloFindsPeopleAndVehicles(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer y.Close()
-	vc, err := gocv.OpenVideoCapture(testenv.Data(t, "video/vtest.avi"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	frame := gocv.NewMat()
+	frame := vtestFrame(t)
 	defer frame.Close()
-	vc.Read(&frame)
-	vc.Close()
 	dets, err := y.Detect(frame)
 	if err != nil {
 		t.Fatal(err)
@@ -234,6 +228,22 @@ func TestYoloFindsPeopleAndVehicles(t *testing.T) {
 	if cars < len(sample)*6/10 {
 		t.Errorf("a vehicle around the plate in %d of %d photos, want >= 60%%", cars, len(sample))
 	}
+}
+
+// vtestFrame is vtest.avi's first frame (768x576); the caller closes it.
+func vtestFrame(tb testing.TB) gocv.Mat {
+	tb.Helper()
+	vc, err := gocv.OpenVideoCapture(testenv.Data(tb, "video/vtest.avi"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer vc.Close()
+	frame := gocv.NewMat()
+	if !vc.Read(&frame) || frame.Empty() {
+		frame.Close()
+		tb.Fatal("no frame from vtest.avi")
+	}
+	return frame
 }
 
 func keys(m map[string][]image.Rectangle) []string {
