@@ -29,9 +29,8 @@ type Config struct {
 	LogLevel string `yaml:"log_level"` // debug, info, warn, error
 	Models   string `yaml:"models"`    // models directory ("": $VEIL_MODELS or ./models)
 	// OpenCVThreads: threads each OpenCV parallel loop (each network's
-	// forward pass) spreads over, process-wide; 0: OpenCV's default (every
-	// core). Fewer threads make each detection slower, so a guard-mode
-	// camera detects less often for less CPU (bench/README.md).
+	// forward pass) spreads over, process-wide; 0: chosen by the cameras
+	// (CVThreads).
 	OpenCVThreads int     `yaml:"opencv_threads"`
 	HTTP          HTTP    `yaml:"http"`
 	NATS          NATS    `yaml:"nats"`
@@ -502,6 +501,27 @@ func findCamera(cs []Camera, envName string) int {
 
 var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
 
+// CVThreads is the OpenCV thread count the gateway sets: opencv_threads
+// when set; else one when every camera is in guard mode, where detection
+// runs beside the frame path, one network at a time, on a schedule
+// (detect_fps), so a slower network costs no frame and one thread spends
+// less CPU on it (bench/README.md); else 0, OpenCV's default (every core),
+// for a sync camera, whose frame waits for its detection.
+func (c Config) CVThreads() int {
+	if c.OpenCVThreads > 0 {
+		return c.OpenCVThreads
+	}
+	if len(c.Cameras) == 0 {
+		return 0
+	}
+	for _, cam := range c.Cameras {
+		if cam.Mode != ModeGuard {
+			return 0
+		}
+	}
+	return 1
+}
+
 // Validate names the first bad field.
 func (c Config) Validate() error {
 	switch c.LogLevel {
@@ -510,7 +530,7 @@ func (c Config) Validate() error {
 		return fmt.Errorf("log_level %q: want debug, info, warn or error", c.LogLevel)
 	}
 	if c.OpenCVThreads < 0 || c.OpenCVThreads > 64 {
-		return fmt.Errorf("opencv_threads %d: want 0 (OpenCV's default) to 64", c.OpenCVThreads)
+		return fmt.Errorf("opencv_threads %d: want 0 (chosen by the cameras' modes) to 64", c.OpenCVThreads)
 	}
 	if err := validHostPort("http.listen", c.HTTP.Listen, 0); err != nil {
 		return err

@@ -191,3 +191,30 @@ func FuzzParse(f *testing.F) {
 		_ = c.Validate() // must not panic, whatever the file says
 	})
 }
+
+// opencv_threads 0 leaves the count to the cameras: one when every camera
+// is in guard mode, OpenCV's default (0) when any is sync or there is none;
+// a value set is used as it is.
+func TestCVThreads(t *testing.T) {
+	guard, sync := DefaultCamera(), DefaultCamera()
+	sync.Mode = ModeSync
+	for _, tc := range []struct {
+		name string
+		set  int
+		cams Cameras
+		want int
+	}{
+		{"defaults", 0, Default().Cameras, 1},
+		{"guard cameras", 0, Cameras{guard, guard}, 1},
+		{"one sync camera", 0, Cameras{guard, sync}, 0},
+		{"no camera", 0, nil, 0},
+		{"set", 3, Cameras{guard}, 3},
+		{"set with sync", 1, Cameras{sync}, 1},
+	} {
+		c := Default()
+		c.OpenCVThreads, c.Cameras = tc.set, tc.cams
+		if got := c.CVThreads(); got != tc.want {
+			t.Errorf("%s: %d threads, want %d", tc.name, got, tc.want)
+		}
+	}
+}

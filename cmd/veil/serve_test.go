@@ -398,9 +398,9 @@ func artifactDir(t *testing.T) string {
 	return t.TempDir()
 }
 
-// veil serve sets OpenCV's threads before any network runs: OpenCV's
-// default, or opencv_threads when it is set, whatever a previous gateway
-// left.
+// veil serve sets OpenCV's threads before any network runs: opencv_threads
+// when it is set, else one for guard-mode cameras and OpenCV's default for
+// sync ones, whatever a previous gateway left.
 func TestServeOpenCVThreads(t *testing.T) {
 	cvthreads.Set(cvthreads.Default)
 	def := cvthreads.Get()
@@ -411,7 +411,7 @@ func TestServeOpenCVThreads(t *testing.T) {
 		want       int
 	}{
 		{config.ModeSync, 0, def},
-		{config.ModeGuard, 0, def},
+		{config.ModeGuard, 0, 1},
 		{config.ModeSync, 1, 1},
 		{config.ModeGuard, 3, 3},
 	} {
