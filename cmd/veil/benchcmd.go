@@ -65,7 +65,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer, log 
 	countFPS := fs.Float64("count-fps", config.DemoCamera().Count.FPS, "guard runs: counting's detector alone at most this many times a second between detections (count.fps; 0: with each detection)")
 	countPasses := fs.String("count-passes", config.DemoCamera().Count.Passes, "counting's Yolo passes, zoom[:maxtiles],... (count.passes)")
 	stride := fs.Int("stride", 3, "stride runs: detect every Nth frame, the frames between redacted as the guard does")
-	threads := fs.Int("opencv-threads", 0, "OpenCV's threads (process-wide: every OpenCV parallel loop, each network run included) in every run (0: OpenCV's default, every core)")
+	threads := fs.Int("opencv-threads", 0, "OpenCV's threads (process-wide: every OpenCV parallel loop, each network run included) in every run (0: as veil serve would: 1 in guard and livepass runs, OpenCV's default, every core, in the rest)")
 	cpuProfile := fs.String("cpuprofile", "", "write a Go CPU profile of the whole bench here (go tool pprof; OpenCV's own threads show as external code)")
 	reuse := fs.String("reuse", "", "tile reuse of the veil and live runs, threshold/max-age (default: the preset's; 0/0 turns it off); in schedule mode a comma-separated list to measure")
 	if err := fs.Parse(args); err != nil {
