@@ -89,7 +89,8 @@ type Options struct {
 	// Stride: the stride run detects every Stride-th frame (0: 3).
 	Stride int
 	// OpenCVThreads: threads per OpenCV parallel loop in every run (0: as
-	// veil serve chooses without opencv_threads, threadsFor).
+	// veil serve chooses without opencv_threads, threadsFor; -1: OpenCV's
+	// default).
 	OpenCVThreads int
 }
 
@@ -139,7 +140,7 @@ type Run struct {
 	GuardedShare     float64         `json:"guard_masked_area,omitempty"`  // guard, stride: mean share of each frame the guard masked
 	Stride           int             `json:"stride,omitempty"`             // stride: detection ran on every Nth frame
 	Seconds          float64         `json:"seconds"`
-	WarmUpS          float64         `json:"warm_up_s,omitempty"` // live: from start to the first encoded frame, in guard runs to the first detection's result (not measured)
+	WarmUpS          float64         `json:"warm_up_s,omitempty"` // live and guard runs: from start to the first encoded frame, in guard runs to the first detection's result (not measured)
 	FPS              float64         `json:"fps"`
 	CPUMsFrame       float64         `json:"cpu_ms_per_frame"` // user+system CPU of the process per processed frame
 	RSSStartMB       float64         `json:"rss_start_mb"`
@@ -204,19 +205,20 @@ type Host struct {
 	GoMax    int    `json:"gomaxprocs"`
 }
 
-// threadsFor is the OpenCV thread count a run in mode has: set, when set;
-// else what veil serve gives a camera of its kind (config.CVThreads): one
-// for a guard camera, and for the live pass-through it is measured against;
-// OpenCV's default (every core) for the rest, a sync camera's and veil
-// redact's.
-func threadsFor(mode string, set int) int {
-	if set > 0 {
+// threadsFor is the OpenCV thread count a run in mode has: set, when set
+// (-1: OpenCV's default); else what veil serve gives a camera of its kind
+// (config.CVThreads): one for a guard camera with a detection cap
+// (detectFPS), and for the live pass-through it is measured against;
+// OpenCV's default (every core) for the rest, an uncapped guard camera's,
+// a sync camera's and veil redact's.
+func threadsFor(mode string, set int, detectFPS float64) int {
+	if set != 0 {
 		return set
 	}
-	if mode == Guard || mode == LivePass {
+	if (mode == Guard || mode == LivePass) && detectFPS > 0 {
 		return 1
 	}
-	return 0
+	return cvthreads.Default
 }
 
 // Do runs every clip in every mode.
@@ -230,7 +232,7 @@ func Do(ctx context.Context, o Options) (*Report, error) {
 				if round > 1 && !repeated(mode) {
 					continue
 				}
-				cvthreads.Set(threadsFor(mode, o.OpenCVThreads))
+				cvthreads.Set(threadsFor(mode, o.OpenCVThreads, o.DetectFPS))
 				r, err := doRun(ctx, clip, mode, o, rep)
 				if err != nil {
 					return nil, fmt.Errorf("bench %s %s: %w", clip.Name, mode, err)
@@ -726,8 +728,9 @@ func throughput(ctx context.Context, clip Clip, mode string, o Options) (Run, er
 	return r, nil
 }
 
-// maxWarmUp bounds the wait for a guard run's first detection: past it,
-// measuring starts anyway (the masked frames count).
+// maxWarmUp bounds the wait for a live run's first frame (past it the run
+// fails) and for a guard run's first detection (past it measuring starts
+// anyway, with a warning: the frames masked whole count).
 const maxWarmUp = 30 * time.Second
 
 // live runs the clip through a real camera, paced at its own rate.
@@ -760,15 +763,28 @@ func live(ctx context.Context, clip Clip, mode string, o Options) (Run, error) {
 	// first detection, 0.5 s for the next), a cost a camera pays once when
 	// it starts, not per frame. The time it took is reported (warm_up_s).
 	started := time.Now()
-	warm := func(s pipeline.CameraStatus) bool {
-		return s.Encoded > 0 && (mode != Guard || s.Detections > 0 || time.Since(started) > maxWarmUp)
-	}
-	for !warm(cam.Status()) {
+	for {
+		s, late := cam.Status(), time.Since(started) > maxWarmUp
+		if s.Encoded > 0 && (mode != Guard || s.Detections > 0) {
+			break
+		}
+		if late && s.Encoded == 0 {
+			cancel()
+			<-done
+			return r, fmt.Errorf("no frame encoded in %v", maxWarmUp)
+		}
+		if late {
+			o.Log.Warn("bench: no detection result yet; measuring from now, frames masked whole included", "after", maxWarmUp)
+			break
+		}
 		select {
 		case <-ctx.Done():
 			cancel()
 			<-done
 			return r, ctx.Err()
+		case <-done:
+			cancel()
+			return r, errors.New("the camera stopped before its first frame")
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
@@ -816,9 +832,11 @@ loop:
 	}
 	sample()
 	s1, u1 := cam.Status(), measure()
+	// The window ends here, with the CPU reading: stopping the camera waits
+	// for a detection in progress, time in which no frame is sent.
+	r.Seconds = time.Since(begin).Seconds()
 	cancel()
 	<-done
-	r.Seconds = time.Since(begin).Seconds()
 	r.Width, r.Height, r.SourceFPS = s1.Width, s1.Height, s1.SourceFPS
 	r.Frames = int(s1.Encoded - s0.Encoded)
 	r.Dropped = int((s1.Dropped - s0.Dropped) + (s1.Late - s0.Late))

@@ -54,12 +54,12 @@ func TestBenchRounds(t *testing.T) {
 	rep, err := bench.Do(context.Background(), bench.Options{
 		Clips: []bench.Clip{{Name: "short", Path: clip}}, Modes: []string{bench.PassThrough, bench.Naive, bench.Veil, bench.Stride, bench.LivePass, bench.Guard},
 		Frames: 3, Rounds: 3, WarmUp: 1, LiveFor: time.Second, Engine: eng, NaiveEng: naive, Hold: 3, Bitrate: 1000, MaxLateMs: 5000,
-		Store: models.Open(testenv.Models(t)), Log: slog.New(slog.DiscardHandler),
+		DetectFPS: 2, Store: models.Open(testenv.Models(t)), Log: slog.New(slog.DiscardHandler),
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkThreads(t, rep, def, before)
+	checkThreads(t, rep, 2, def, before)
 	var got []string
 	for _, r := range rep.Runs {
 		got = append(got, fmt.Sprintf("%s#%d", r.Mode, r.Round))
@@ -195,7 +195,7 @@ func TestBenchReport(t *testing.T) {
 			t.Errorf("%s: faces stage present = %v", r.Mode, ok)
 		}
 	}
-	checkThreads(t, rep, def, before)
+	checkThreads(t, rep, 0, def, before)
 	// Stride 2 over frames 1-4 (frame 0 warms up): frames 2 and 4 detected,
 	// 1 and 3 redacted from them with what moved since masked.
 	if st := rep.Runs[3]; st.Mode != bench.Stride || st.Stride != 2 || st.Detections != 2 || st.Stages["faces"].N != 2 || st.Stages["track"].N != 4 ||
@@ -204,10 +204,15 @@ func TestBenchReport(t *testing.T) {
 	}
 	// Live runs measure from the first encoded frame, guard runs from the
 	// first detection's result: the time before is reported, not measured.
-	for _, i := range []int{4, 6} {
-		if r := rep.Runs[i]; r.WarmUpS <= 0 || r.WarmUpS > 30 {
-			t.Errorf("%s run: warm-up %v s", r.Mode, r.WarmUpS)
+	for i, mode := range map[int]string{4: bench.Live, 6: bench.Guard} {
+		if r := rep.Runs[i]; r.Mode != mode || r.WarmUpS <= 0 || r.WarmUpS > 30 {
+			t.Errorf("run %d (%s, want %s): warm-up %v s", i, r.Mode, mode, r.WarmUpS)
 		}
+	}
+	// From the first result on, no frame is masked whole (detections are
+	// well within the 5 s max latency here).
+	if g := rep.Runs[6]; g.Masked != 0 {
+		t.Errorf("guard run: %d frames masked whole after the first result", g.Masked)
 	}
 	// The live pass-through is paced at the clip's 10 fps (two seconds of
 	// it), decodes and encodes every frame (at no less than half the CPU
@@ -263,15 +268,15 @@ func defaultThreads() (def, before int) {
 }
 
 // checkThreads: every run had the threads veil serve would give it
-// without opencv_threads (one for guard runs and the live pass-through they
-// are measured against, OpenCV's default def for the rest), and Do left
-// them as it found them (before).
-func checkThreads(t *testing.T, rep *bench.Report, def, before int) {
+// without opencv_threads (one for guard runs capped by detectFPS and the
+// live pass-through they are measured against, OpenCV's default def for
+// the rest), and Do left them as it found them (before).
+func checkThreads(t *testing.T, rep *bench.Report, detectFPS float64, def, before int) {
 	t.Helper()
 	defer cvthreads.Set(cvthreads.Default)
 	for _, r := range rep.Runs {
 		want := def
-		if r.Mode == bench.Guard || r.Mode == bench.LivePass {
+		if (r.Mode == bench.Guard || r.Mode == bench.LivePass) && detectFPS > 0 {
 			want = 1
 		}
 		if r.OpenCVThreads != want {

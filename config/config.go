@@ -30,7 +30,7 @@ type Config struct {
 	Models   string `yaml:"models"`    // models directory ("": $VEIL_MODELS or ./models)
 	// OpenCVThreads: threads each OpenCV parallel loop (each network's
 	// forward pass) spreads over, process-wide; 0: chosen by the cameras
-	// (CVThreads).
+	// (CVThreads); -1: OpenCV's default (every core).
 	OpenCVThreads int     `yaml:"opencv_threads"`
 	HTTP          HTTP    `yaml:"http"`
 	NATS          NATS    `yaml:"nats"`
@@ -502,25 +502,30 @@ func findCamera(cs []Camera, envName string) int {
 var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
 
 // CVThreads is the OpenCV thread count the gateway sets: opencv_threads
-// when set; else one when every camera is in guard mode, where detection
-// runs beside the frame path, one network at a time, on a schedule
-// (detect_fps), so a slower network costs no frame and one thread spends
-// less CPU on it (bench/README.md); else 0, OpenCV's default (every core),
-// for a sync camera, whose frame waits for its detection.
+// when set (-1: OpenCV's default); else one when every camera is in guard
+// mode with detect_fps set, where detection runs beside the frame path, one
+// network at a time, on a schedule, so a slower network costs no frame and
+// one thread spends less CPU on it (bench/README.md); else OpenCV's default
+// (every core, returned as -1): for a sync camera, whose frame waits for its
+// detection, and a guard camera detecting as often as it can, which on one
+// thread would detect less often.
 func (c Config) CVThreads() int {
-	if c.OpenCVThreads > 0 {
+	if c.OpenCVThreads != 0 {
 		return c.OpenCVThreads
 	}
 	if len(c.Cameras) == 0 {
-		return 0
+		return cvDefault
 	}
 	for _, cam := range c.Cameras {
-		if cam.Mode != ModeGuard {
-			return 0
+		if cam.Mode != ModeGuard || cam.DetectFPS <= 0 {
+			return cvDefault
 		}
 	}
 	return 1
 }
+
+// cvDefault is opencv_threads' value for OpenCV's own default.
+const cvDefault = -1
 
 // Validate names the first bad field.
 func (c Config) Validate() error {
@@ -529,8 +534,8 @@ func (c Config) Validate() error {
 	default:
 		return fmt.Errorf("log_level %q: want debug, info, warn or error", c.LogLevel)
 	}
-	if c.OpenCVThreads < 0 || c.OpenCVThreads > 64 {
-		return fmt.Errorf("opencv_threads %d: want 0 (chosen by the cameras' modes) to 64", c.OpenCVThreads)
+	if c.OpenCVThreads < cvDefault || c.OpenCVThreads > 64 {
+		return fmt.Errorf("opencv_threads %d: want 1-64, 0 (chosen by the cameras) or -1 (OpenCV's default)", c.OpenCVThreads)
 	}
 	if err := validHostPort("http.listen", c.HTTP.Listen, 0); err != nil {
 		return err

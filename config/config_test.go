@@ -108,7 +108,7 @@ func TestValidationNamesField(t *testing.T) {
 	}{
 		{"unknown field", "cameras:\n  - name: a\n    source: demo\n    colour: red\n", nil, "colour"},
 		{"bad yaml", "cameras: [", nil, "yaml"},
-		{"opencv threads", "opencv_threads: -1\n", nil, "opencv_threads"},
+		{"opencv threads", "opencv_threads: -2\n", nil, "opencv_threads"},
 		{"no cameras", "cameras: []\n", nil, "cameras: none"},
 		{"cameras not a list", "cameras: 3\n", nil, "must be a list"},
 		{"bad name", "cameras:\n  - name: A B\n    source: demo\n", nil, "name"},
@@ -193,11 +193,11 @@ func FuzzParse(f *testing.F) {
 }
 
 // opencv_threads 0 leaves the count to the cameras: one when every camera
-// is in guard mode, OpenCV's default (0) when any is sync or there is none;
-// a value set is used as it is.
+// is in guard mode with detect_fps set, OpenCV's default (-1) when any is
+// sync or uncapped, or there is none; a value set is used as it is.
 func TestCVThreads(t *testing.T) {
-	guard, sync := DefaultCamera(), DefaultCamera()
-	sync.Mode = ModeSync
+	guard, sync, uncapped := DefaultCamera(), DefaultCamera(), DefaultCamera()
+	sync.Mode, uncapped.DetectFPS = ModeSync, 0
 	for _, tc := range []struct {
 		name string
 		set  int
@@ -206,10 +206,12 @@ func TestCVThreads(t *testing.T) {
 	}{
 		{"defaults", 0, Default().Cameras, 1},
 		{"guard cameras", 0, Cameras{guard, guard}, 1},
-		{"one sync camera", 0, Cameras{guard, sync}, 0},
-		{"no camera", 0, nil, 0},
+		{"one sync camera", 0, Cameras{guard, sync}, -1},
+		{"one guard camera detecting uncapped", 0, Cameras{guard, uncapped}, -1},
+		{"no camera", 0, nil, -1},
 		{"set", 3, Cameras{guard}, 3},
 		{"set with sync", 1, Cameras{sync}, 1},
+		{"OpenCV's default", -1, Cameras{guard}, -1},
 	} {
 		c := Default()
 		c.OpenCVThreads, c.Cameras = tc.set, tc.cams

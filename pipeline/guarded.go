@@ -135,12 +135,6 @@ func (d *detector) run(ctx context.Context, threshold float64) {
 		var t Timings
 		dets, _, err := c.detect(j.mat, j.at, countDue, &t, warn)
 		faces, plates := countClasses(dets)
-		c.update(func(s *CameraStatus) {
-			s.Faces += uint64(faces)
-			s.Plates += uint64(plates)
-			s.DetectMs = ewma(s.DetectMs, ms(time.Since(started)), 0.1)
-			s.Detections++
-		})
 		if err != nil {
 			warn("detection failed: frames masked", err)
 		} else {
@@ -160,6 +154,13 @@ func (d *detector) run(ctx context.Context, threshold float64) {
 		d.result.still = time.Time{}
 		j.thumb.CopyTo(&d.result.thumb)
 		d.mu.Unlock()
+		// Counted once its result is the one frames are redacted with.
+		c.update(func(s *CameraStatus) {
+			s.Faces += uint64(faces)
+			s.Plates += uint64(plates)
+			s.DetectMs = ewma(s.DetectMs, ms(time.Since(started)), 0.1)
+			s.Detections++
+		})
 		j.thumb.CopyTo(&prev)
 		havePrev = err == nil
 		if !d.waitDue(ctx, nextDetect, nextCount) {

@@ -65,14 +65,14 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer, log 
 	countFPS := fs.Float64("count-fps", config.DemoCamera().Count.FPS, "guard runs: counting's detector alone at most this many times a second between detections (count.fps; 0: with each detection)")
 	countPasses := fs.String("count-passes", config.DemoCamera().Count.Passes, "counting's Yolo passes, zoom[:maxtiles],... (count.passes)")
 	stride := fs.Int("stride", 3, "stride runs: detect every Nth frame, the frames between redacted as the guard does")
-	threads := fs.Int("opencv-threads", 0, "OpenCV's threads (process-wide: every OpenCV parallel loop, each network run included) in every run (0: as veil serve would: 1 in guard and livepass runs, OpenCV's default, every core, in the rest)")
+	threads := fs.Int("opencv-threads", 0, "OpenCV's threads (process-wide: every OpenCV parallel loop, each network run included) in every run (0: as veil serve would: 1 in guard and livepass runs with -detect-fps, OpenCV's default in the rest; -1: OpenCV's default, every core)")
 	cpuProfile := fs.String("cpuprofile", "", "write a Go CPU profile of the whole bench here (go tool pprof; OpenCV's own threads show as external code)")
 	reuse := fs.String("reuse", "", "tile reuse of the veil and live runs, threshold/max-age (default: the preset's; 0/0 turns it off); in schedule mode a comma-separated list to measure")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
-	if *frames < 1 || *frames > 100000 || *rounds < 1 || *rounds > 100 || *liveFor < time.Second || *stride < 1 || *stride > 100 || *threads < 0 || *threads > 64 {
-		fmt.Fprintln(stderr, "veil bench: -frames must be 1-100000, -rounds 1-100, -live at least 1s, -stride 1-100, -opencv-threads 0-64")
+	if *frames < 1 || *frames > 100000 || *rounds < 1 || *rounds > 100 || *liveFor < time.Second || *stride < 1 || *stride > 100 || *threads < -1 || *threads > 64 {
+		fmt.Fprintln(stderr, "veil bench: -frames must be 1-100000, -rounds 1-100, -live at least 1s, -stride 1-100, -opencv-threads -1-64")
 		return exitUsage
 	}
 	for _, err := range []error{pipeline.CheckDetectFPS("-detect-fps", *detectFPS), pipeline.CheckCountFPS("-count-fps", *countFPS)} {

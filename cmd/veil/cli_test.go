@@ -192,7 +192,7 @@ func TestBenchBadFlags(t *testing.T) {
 		{[]string{"-frames", "0"}, "-frames"},
 		{[]string{"-rounds", "0"}, "-rounds"},
 		{[]string{"-stride", "0"}, "-stride"},
-		{[]string{"-opencv-threads", "-1"}, "-opencv-threads"},
+		{[]string{"-opencv-threads", "-2"}, "-opencv-threads"},
 		{[]string{"-reuse", "10"}, "-reuse"},
 		{[]string{"-count-fps", "31"}, "-count-fps"},
 		{[]string{"-count-passes", "x"}, "-count-passes"},

@@ -399,24 +399,27 @@ func artifactDir(t *testing.T) string {
 }
 
 // veil serve sets OpenCV's threads before any network runs: opencv_threads
-// when it is set, else one for guard-mode cameras and OpenCV's default for
-// sync ones, whatever a previous gateway left.
+// when it is set, else one for guard-mode cameras with detect_fps and
+// OpenCV's default for the rest, whatever a previous gateway left.
 func TestServeOpenCVThreads(t *testing.T) {
 	cvthreads.Set(cvthreads.Default)
 	def := cvthreads.Get()
 	defer cvthreads.Set(cvthreads.Default)
 	for _, tc := range []struct {
 		mode       string
+		detectFPS  float64
 		configured int
 		want       int
 	}{
-		{config.ModeSync, 0, def},
-		{config.ModeGuard, 0, 1},
-		{config.ModeSync, 1, 1},
-		{config.ModeGuard, 3, 3},
+		{config.ModeSync, 0.2, 0, def},
+		{config.ModeGuard, 0.2, 0, 1},
+		{config.ModeGuard, 0, 0, def}, // detecting as often as it can
+		{config.ModeSync, 0.2, 1, 1},
+		{config.ModeGuard, 0.2, 3, 3},
+		{config.ModeGuard, 0.2, -1, def},
 	} {
 		c := camera("t", "demo")
-		c.Mode = tc.mode
+		c.Mode, c.DetectFPS = tc.mode, tc.detectFPS
 		cfg := testConfig(t, c)
 		cfg.OpenCVThreads = tc.configured
 		cvthreads.Set(7) // what a previous gateway might have left
@@ -427,7 +430,7 @@ func TestServeOpenCVThreads(t *testing.T) {
 		got := cvthreads.Get()
 		g.close()
 		if got != tc.want {
-			t.Errorf("mode %s, opencv_threads %d: %d threads, want %d", tc.mode, tc.configured, got, tc.want)
+			t.Errorf("mode %s, detect_fps %v, opencv_threads %d: %d threads, want %d", tc.mode, tc.detectFPS, tc.configured, got, tc.want)
 		}
 	}
 }
