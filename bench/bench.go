@@ -207,16 +207,15 @@ type Host struct {
 
 // threadsFor is the OpenCV thread count a run in mode has: set, when set
 // (-1: OpenCV's default); else what veil serve gives a camera of its kind
-// (config.CVThreads): one for a guard camera with a detection cap
-// (detectFPS), and for the live pass-through it is measured against;
-// OpenCV's default (every core) for the rest, an uncapped guard camera's,
-// a sync camera's and veil redact's.
+// (pipeline.CVThreadsFor): a guard run's, and the live pass-through's it is
+// measured against, as a guard camera capped by detectFPS; OpenCV's default
+// for the rest (a sync camera's, veil redact's).
 func threadsFor(mode string, set int, detectFPS float64) int {
 	if set != 0 {
 		return set
 	}
-	if (mode == Guard || mode == LivePass) && detectFPS > 0 {
-		return 1
+	if mode == Guard || mode == LivePass {
+		return pipeline.CVThreadsFor(true, detectFPS)
 	}
 	return cvthreads.Default
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/veil-gateway/veil/count"
 	"github.com/veil-gateway/veil/detect"
+	"github.com/veil-gateway/veil/internal/cvthreads"
 	"github.com/veil-gateway/veil/pipeline"
 	"github.com/veil-gateway/veil/redact"
 )
@@ -501,31 +502,24 @@ func findCamera(cs []Camera, envName string) int {
 
 var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
 
-// CVThreads is the OpenCV thread count the gateway sets: opencv_threads
-// when set (-1: OpenCV's default); else one when every camera is in guard
-// mode with detect_fps set, where detection runs beside the frame path, one
-// network at a time, on a schedule, so a slower network costs no frame and
-// one thread spends less CPU on it (bench/README.md); else OpenCV's default
-// (every core, returned as -1): for a sync camera, whose frame waits for its
-// detection, and a guard camera detecting as often as it can, which on one
-// thread would detect less often.
+// CVThreads is the OpenCV thread count the gateway sets (process-wide):
+// opencv_threads when set (-1: OpenCV's default); else the count every
+// camera would choose alone (pipeline.CVThreadsFor: one for guard cameras
+// with detect_fps), or OpenCV's default when they differ or there is none.
 func (c Config) CVThreads() int {
 	if c.OpenCVThreads != 0 {
 		return c.OpenCVThreads
 	}
-	if len(c.Cameras) == 0 {
-		return cvDefault
-	}
-	for _, cam := range c.Cameras {
-		if cam.Mode != ModeGuard || cam.DetectFPS <= 0 {
-			return cvDefault
+	threads := cvthreads.Default
+	for i, cam := range c.Cameras {
+		n := pipeline.CVThreadsFor(cam.Mode == ModeGuard, cam.DetectFPS)
+		if i > 0 && n != threads {
+			return cvthreads.Default
 		}
+		threads = n
 	}
-	return 1
+	return threads
 }
-
-// cvDefault is opencv_threads' value for OpenCV's own default.
-const cvDefault = -1
 
 // Validate names the first bad field.
 func (c Config) Validate() error {
@@ -534,7 +528,7 @@ func (c Config) Validate() error {
 	default:
 		return fmt.Errorf("log_level %q: want debug, info, warn or error", c.LogLevel)
 	}
-	if c.OpenCVThreads < cvDefault || c.OpenCVThreads > 64 {
+	if c.OpenCVThreads < cvthreads.Default || c.OpenCVThreads > 64 {
 		return fmt.Errorf("opencv_threads %d: want 1-64, 0 (chosen by the cameras) or -1 (OpenCV's default)", c.OpenCVThreads)
 	}
 	if err := validHostPort("http.listen", c.HTTP.Listen, 0); err != nil {

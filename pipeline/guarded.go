@@ -11,6 +11,7 @@ import (
 	"gocv.io/x/gocv"
 
 	"github.com/veil-gateway/veil/detect"
+	"github.com/veil-gateway/veil/internal/cvthreads"
 	"github.com/veil-gateway/veil/redact"
 	"github.com/veil-gateway/veil/track"
 )
@@ -238,6 +239,21 @@ func checkRate(name string, v, lo, hi float64, zero string) error {
 		return nil
 	}
 	return fmt.Errorf("%s %v: want %v-%v, or 0 (%s)", name, v, lo, hi, zero)
+}
+
+// CVThreadsFor is the OpenCV thread count a camera runs best on: one for a
+// guard-mode camera whose detections are capped (detectFPS > 0), which runs
+// one network at a time beside its frame path on a schedule, so a slower
+// network costs no frame and one thread spends less CPU on it
+// (bench/README.md); else OpenCV's default (every core): a sync camera's
+// frame waits for its detection, and an uncapped guard camera would only
+// detect less often. The count is process-wide (veil serve: the cameras'
+// common choice, config.Config.CVThreads; veil bench: each run's).
+func CVThreadsFor(guard bool, detectFPS float64) int {
+	if guard && detectFPS > 0 {
+		return 1
+	}
+	return cvthreads.Default
 }
 
 // detectPeriod is the least time between the starts of two detections

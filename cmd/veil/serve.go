@@ -110,7 +110,7 @@ func newGateway(cfg config.Config, log *slog.Logger) (*gateway, error) {
 	if os.Getenv("OPENCV_FFMPEG_CAPTURE_OPTIONS") == "" {
 		os.Setenv("OPENCV_FFMPEG_CAPTURE_OPTIONS", pipeline.CaptureEnv) // before any capture opens
 	}
-	cvthreads.Set(cfg.CVThreads()) // before any network runs (0: OpenCV's default)
+	cvthreads.Set(cfg.CVThreads()) // before any network runs
 	log.Info("opencv", "threads", cvthreads.Get())
 	g := &gateway{cfg: cfg, log: log}
 	ok := false
