@@ -3,6 +3,7 @@ package redact
 import (
 	"image"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"gocv.io/x/gocv"
@@ -95,6 +96,44 @@ func TestStylesDestroyBoxAndLeaveRest(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A blurred region is made from its cells' means alone: the same region
+// with every cell already painted its mean, and different pixels all
+// around it, blurs to the same pixels. (Blurring the region in place read
+// up to half a cell beyond it, where another box not yet destroyed may be.)
+func TestBlurSeesOnlyCellMeans(t *testing.T) {
+	for _, box := range []image.Rectangle{
+		image.Rect(100, 60, 220, 200), image.Rect(0, 0, 37, 23), image.Rect(300, 230, 320, 240),
+		image.Rect(10, 10, 13, 200), image.Rect(50, 50, 51, 52),
+	} {
+		a, b := noise(320, 240, 11), noise(320, 240, 12)
+		p := New(Pixelate)
+		roi := a.Region(box)
+		p.pixelate(roi, box) // each cell its mean, in OpenCV (whatever the cell size)
+		roi.Close()
+		p.Close()
+		inside := a.Region(box)
+		target := b.Region(box)
+		inside.CopyTo(&target) // b: a's cell means inside the box, other noise around it
+		inside.Close()
+		target.Close()
+		orig := noise(320, 240, 11)
+		r := New(Blur)
+		r.Destroy(orig, []image.Rectangle{box})
+		r.Destroy(b, []image.Rectangle{box})
+		r.Close()
+		for y := box.Min.Y; y < box.Max.Y; y++ {
+			for x := box.Min.X; x < box.Max.X; x++ {
+				if u, v := orig.GetVecbAt(y, x), b.GetVecbAt(y, x); !slices.Equal(u, v) {
+					t.Fatalf("box %v: pixel (%d,%d) is %v from the noise, %v from its cell means", box, x, y, u, v)
+				}
+			}
+		}
+		a.Close()
+		b.Close()
+		orig.Close()
 	}
 }
 
@@ -394,7 +433,7 @@ func benchDestroy(b *testing.B, s Style, w, h int, boxes []image.Rectangle) {
 
 // BenchmarkRedactGuard1080p is a guard-mode frame: five changed areas
 // around walking people, each with the face detection found inside it, and
-// two still plates (nested boxes are destroyed once).
+// two still plates (nested boxes are destroyed once), in each style.
 func BenchmarkRedactGuard1080p(b *testing.B) {
 	var boxes []image.Rectangle
 	for i := range 5 {
@@ -402,7 +441,9 @@ func BenchmarkRedactGuard1080p(b *testing.B) {
 		boxes = append(boxes, area, image.Rect(area.Min.X+110, 330, area.Min.X+190, 420))
 	}
 	boxes = append(boxes, image.Rect(200, 950, 330, 990), image.Rect(1500, 940, 1640, 985))
-	benchDestroy(b, Pixelate, 1920, 1080, boxes)
+	for _, s := range []Style{Pixelate, Blur, Fill} {
+		b.Run(s.String(), func(b *testing.B) { benchDestroy(b, s, 1920, 1080, boxes) })
+	}
 }
 
 // BenchmarkRedactManyAreas1080p is a guard frame of many small changed
