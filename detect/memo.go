@@ -9,12 +9,12 @@ import (
 // Reuse lets a detector skip a tile whose pixels have not changed since the
 // network last looked at it, and answer with what it found then. A fixed
 // camera's background is most of its frame: only the tiles where something
-// moved are run again. Change is judged on the frame's grey levels averaged
-// over ReuseBlock x ReuseBlock blocks, against the tile as it was when it was
-// last run (not the previous frame), so slow drift adds up and is noticed.
+// moved are run again. Change is judged as the live guard judges it
+// (Change, strictly), against the tile as it was when it was last run (not
+// the previous frame), so slow drift adds up and is noticed.
 type Reuse struct {
-	// Threshold: a tile has changed when any of its blocks' mean grey moved
-	// by more than this (0-255). 0 turns reuse off.
+	// Threshold: a tile has changed when one of its blocks' mean grey moved
+	// by about this (0-255), or as Change says. 0 turns reuse off.
 	Threshold float64 `json:"threshold"`
 	// MaxAge: a tile is run again after this many frames answered from the
 	// memo, changed or not (a bound on how long a miss can last).
@@ -24,25 +24,6 @@ type Reuse struct {
 // ReuseBlock is the side in pixels of the blocks change is judged on: a
 // face 8 px wide fills at least one.
 const ReuseBlock = 4
-
-// BlockThumb writes img's grey, averaged over ReuseBlock-pixel blocks, into
-// dst (gray is scratch). img is 8-bit BGR. Tile reuse judges change on it
-// (the live guard, pipeline.Guard, on finer means it averages to these
-// blocks).
-func BlockThumb(img gocv.Mat, gray, dst *gocv.Mat) {
-	gocv.CvtColor(img, gray, gocv.ColorBGRToGray)
-	b := ReuseBlock
-	gocv.Resize(*gray, dst, image.Pt(max(1, (img.Cols()+b-1)/b), max(1, (img.Rows()+b-1)/b)), 0, 0, gocv.InterpolationArea)
-}
-
-// BlocksWithin reports whether no block of the thumbs a and b (same size
-// and type, from BlockThumb) differs by more than threshold grey levels.
-// diff is scratch.
-func BlocksWithin(a, b gocv.Mat, threshold float64, diff *gocv.Mat) bool {
-	gocv.AbsDiff(a, b, diff)
-	_, hi, _, _ := gocv.MinMaxLoc(*diff)
-	return float64(hi) <= threshold
-}
 
 // Enabled reports whether r turns reuse on.
 func (r Reuse) Enabled() bool { return r.Threshold > 0 && r.MaxAge > 0 }
@@ -64,9 +45,8 @@ func (s TileStats) Add(o TileStats) TileStats {
 type memo struct {
 	cfg    Reuse
 	size   image.Point // frame size the tiles are for
-	gray   gocv.Mat
-	small  gocv.Mat // the current frame, grey, one pixel per block
-	diff   gocv.Mat
+	change *Change
+	thumb  gocv.Mat // the current frame's (Change.Thumb)
 	tiles  map[memoKey]*tileMemo
 	reused int
 }
@@ -78,21 +58,20 @@ type memoKey struct {
 
 type tileMemo struct {
 	m       *memo
-	ref     gocv.Mat // small's pixels under the tile when it was last run
+	ref     gocv.Mat // the thumb under the tile when it was last run
 	dets    []Detection
 	age     int
 	changed bool
 }
 
 func newMemo(r Reuse) *memo {
-	return &memo{cfg: r, gray: gocv.NewMat(), small: gocv.NewMat(), diff: gocv.NewMat(), tiles: map[memoKey]*tileMemo{}}
+	return &memo{cfg: r, change: NewChange(r.Threshold), thumb: gocv.NewMat(), tiles: map[memoKey]*tileMemo{}}
 }
 
 func (m *memo) close() {
 	m.reset()
-	m.gray.Close()
-	m.small.Close()
-	m.diff.Close()
+	m.change.Close()
+	m.thumb.Close()
 }
 
 func (m *memo) reset() {
@@ -109,14 +88,12 @@ func (m *memo) begin(img gocv.Mat) {
 		m.reset()
 		m.size = size
 	}
-	BlockThumb(img, &m.gray, &m.small)
+	m.change.Thumb(img, &m.thumb)
 }
 
-// blocks is a tile's rectangle in small.
+// blocks is the whole blocks under a tile, in the thumb's cells.
 func (m *memo) blocks(src image.Rectangle) image.Rectangle {
-	r := image.Rect(src.Min.X/ReuseBlock, src.Min.Y/ReuseBlock,
-		(src.Max.X+ReuseBlock-1)/ReuseBlock, (src.Max.Y+ReuseBlock-1)/ReuseBlock)
-	return r.Intersect(image.Rect(0, 0, m.small.Cols(), m.small.Rows()))
+	return BlockCells(src, image.Pt(m.thumb.Cols(), m.thumb.Rows()))
 }
 
 // lookup returns the tile's memo and whether its pixels changed.
@@ -130,8 +107,8 @@ func (m *memo) lookup(pass int, src image.Rectangle) *tileMemo {
 	t.changed = true
 	r := m.blocks(src)
 	if t.age >= 0 && !r.Empty() && t.ref.Cols() == r.Dx() && t.ref.Rows() == r.Dy() {
-		cur := m.small.Region(r)
-		t.changed = !BlocksWithin(cur, t.ref, m.cfg.Threshold, &m.diff)
+		cur := m.thumb.Region(r)
+		t.changed = !m.change.Same(cur, t.ref)
 		cur.Close()
 	}
 	return t
@@ -155,7 +132,7 @@ func (t *tileMemo) store(src image.Rectangle, dets []Detection) {
 		t.age = -1
 		return
 	}
-	cur := t.m.small.Region(r)
+	cur := t.m.thumb.Region(r)
 	cur.CopyTo(&t.ref)
 	cur.Close()
 	t.dets = append(t.dets[:0], dets...)
@@ -169,9 +146,8 @@ func (t *tileMemo) store(src image.Rectangle, dets []Detection) {
 // engine snaps it outward to a grid).
 type regionMemo struct {
 	cfg     Reuse
-	gray    gocv.Mat
-	small   gocv.Mat // the region being looked up, grey, one pixel per block
-	diff    gocv.Mat
+	change  *Change
+	thumb   gocv.Mat // the region being looked up (Change.Thumb)
 	entries map[regionKey]*regionEntry
 	calls   int
 	reused  int
@@ -192,7 +168,7 @@ type regionEntry struct {
 }
 
 func newRegionMemo(r Reuse) *regionMemo {
-	return &regionMemo{cfg: r, gray: gocv.NewMat(), small: gocv.NewMat(), diff: gocv.NewMat(), entries: map[regionKey]*regionEntry{}}
+	return &regionMemo{cfg: r, change: NewChange(r.Threshold), thumb: gocv.NewMat(), entries: map[regionKey]*regionEntry{}}
 }
 
 func (m *regionMemo) close() {
@@ -200,9 +176,8 @@ func (m *regionMemo) close() {
 		e.ref.Close()
 		delete(m.entries, k)
 	}
-	m.gray.Close()
-	m.small.Close()
-	m.diff.Close()
+	m.change.Close()
+	m.thumb.Close()
 }
 
 // settle returns the region to search for k: a remembered region at the
@@ -264,17 +239,17 @@ const settleGrowth = 1.5
 func (m *regionMemo) get(img gocv.Mat, k regionKey) ([]Detection, bool) {
 	m.calls++
 	region := img.Region(k.roi)
-	BlockThumb(region, &m.gray, &m.small)
+	m.change.Thumb(region, &m.thumb)
 	region.Close()
 	e, ok := m.entries[k]
 	if !ok {
 		return nil, false
 	}
 	e.used = m.calls
-	if e.age >= m.cfg.MaxAge || e.ref.Cols() != m.small.Cols() || e.ref.Rows() != m.small.Rows() {
+	if e.age >= m.cfg.MaxAge || e.ref.Cols() != m.thumb.Cols() || e.ref.Rows() != m.thumb.Rows() {
 		return nil, false
 	}
-	if !BlocksWithin(m.small, e.ref, m.cfg.Threshold, &m.diff) {
+	if !m.change.Same(m.thumb, e.ref) {
 		return nil, false
 	}
 	e.age++
@@ -290,7 +265,7 @@ func (m *regionMemo) put(k regionKey, dets []Detection) {
 		e = &regionEntry{ref: gocv.NewMat()}
 		m.entries[k] = e
 	}
-	m.small.CopyTo(&e.ref)
+	m.thumb.CopyTo(&e.ref)
 	e.dets = append(e.dets[:0], dets...)
 	e.age, e.used = 0, m.calls
 	if m.calls%64 == 0 {

@@ -95,6 +95,66 @@ func TestTileReuse(t *testing.T) {
 	}
 }
 
+// Tile reuse judges change as the live guard does (Change): a patch that
+// only gains detail (2x2 cells 7 levels either side of a mean that does not
+// move), or a 2x2 cell that moves by 30 (its block's mean by 7.5), runs the
+// tiles over it again. Rounded 4x4 means alone saw neither, and a guard
+// trusting a detection that reused such a tile would not either.
+func TestTileReuseSeesDetail(t *testing.T) {
+	y, err := detect.NewYuNet(detect.YuNetConfig{Model: modelPath(t, models.YuNet640), Input: image.Pt(640, 480),
+		Threshold: detect.SizeThreshold{High: 0.6}, Passes: []detect.Pass{{Zoom: 0}, {Zoom: 2, MaxTiles: 12}},
+		Reuse: detect.Reuse{Threshold: 10, MaxAge: 1000}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer y.Close()
+	flat := gocv.NewMatWithSizeFromScalar(gocv.NewScalar(100, 100, 100, 0), 480, 640, gocv.MatTypeCV8UC3)
+	defer flat.Close()
+	run := func(img gocv.Mat) detect.TileStats {
+		t.Helper()
+		before := y.Tiles()
+		if _, err := y.Detect(img); err != nil {
+			t.Fatal(err)
+		}
+		after := y.Tiles()
+		return detect.TileStats{Run: after.Run - before.Run, Reused: after.Reused - before.Reused}
+	}
+	tiles := run(flat).Run
+	for _, tt := range []struct {
+		name  string
+		paint func(m gocv.Mat)
+	}{
+		{"detail", func(m gocv.Mat) { // 2x2 cells of 93 and 107 in a checker, 16x16 px
+			for cy := range 8 {
+				for cx := range 8 {
+					v := 93.0
+					if (cx+cy)%2 == 1 {
+						v = 107
+					}
+					r := m.Region(image.Rect(300+2*cx, 200+2*cy, 302+2*cx, 202+2*cy))
+					r.SetTo(gocv.NewScalar(v, v, v, 0))
+					r.Close()
+				}
+			}
+		}},
+		{"a cell", func(m gocv.Mat) {
+			r := m.Region(image.Rect(300, 200, 302, 202))
+			r.SetTo(gocv.NewScalar(70, 70, 70, 0))
+			r.Close()
+		}},
+	} {
+		b := flat.Clone()
+		tt.paint(b)
+		if s := run(b); s.Run == 0 || s.Run == tiles {
+			t.Errorf("%s: %+v, want the tiles over it run and the rest reused", tt.name, s)
+		}
+		if s := run(flat); s.Run == 0 {
+			t.Errorf("%s gone: %+v, want the tiles over it run again", tt.name, s)
+		}
+		b.Close()
+	}
+}
+
 // Reuse is off by default: every tile runs on every frame.
 func TestTileReuseOffByDefault(t *testing.T) {
 	y, err := detect.NewYuNet(detect.YuNetConfig{Model: modelPath(t, models.YuNet640), Input: image.Pt(640, 480),
