@@ -57,6 +57,9 @@ type Change struct {
 	detRef    gocv.Mat
 	diff      gocv.Mat
 	mask      gocv.Mat // changed blocks (8-bit, the coarse grid)
+	ref       gocv.Mat // SetRef's thumb (a copy), its coarse grid and detail
+	refCoarse gocv.Mat
+	refDetail gocv.Mat
 }
 
 // NewChange makes a judge of change at threshold grey levels (see Change).
@@ -69,7 +72,8 @@ func NewChange(threshold float64) *Change {
 }
 
 func (c *Change) mats() []*gocv.Mat {
-	return []*gocv.Mat{&c.gray, &c.padded, &c.wide, &c.coarseCur, &c.coarseRef, &c.fineDiff, &c.fine, &c.up, &c.detCur, &c.detRef, &c.diff, &c.mask}
+	return []*gocv.Mat{&c.gray, &c.padded, &c.wide, &c.coarseCur, &c.coarseRef, &c.fineDiff, &c.fine, &c.up, &c.detCur, &c.detRef, &c.diff, &c.mask,
+		&c.ref, &c.refCoarse, &c.refDetail}
 }
 
 // Close frees the judge's buffers.
@@ -139,32 +143,74 @@ func ceilDiv(a, b int) int  { return int(math.Ceil(float64(a) / float64(b))) }
 // 255 where changed; the judge's buffer, valid until its next call), and how
 // many there are. Thumbs of different sizes are all changed.
 func (c *Change) Mask(cur, ref gocv.Mat, strict bool) (gocv.Mat, int) {
-	sz := ThumbBlocks(cur)
-	if cur.Empty() || cur.Cols() != ref.Cols() || cur.Rows() != ref.Rows() || cur.Type() != ref.Type() {
-		if c.mask.Cols() != sz.X || c.mask.Rows() != sz.Y {
-			c.mask.Close()
-			c.mask = gocv.NewMatWithSize(sz.Y, sz.X, gocv.MatTypeCV8U)
-		}
-		c.mask.SetTo(gocv.NewScalar(255, 0, 0, 0))
-		return c.mask, sz.X * sz.Y
+	if !fits(cur, ref) {
+		return c.all(cur)
 	}
+	gocv.Resize(ref, &c.coarseRef, ThumbBlocks(ref), 0, 0, gocv.InterpolationArea)
+	if strict {
+		c.detailOf(ref, c.coarseRef, &c.detRef)
+	}
+	return c.compare(cur, ref, c.coarseRef, c.detRef, strict)
+}
+
+// SetRef keeps a copy of the thumb ref, with its coarse grid and detail, for
+// MaskRef: a frame path comparing every frame with one detection's frame
+// pays for that frame's grids once.
+func (c *Change) SetRef(ref gocv.Mat) {
+	ref.CopyTo(&c.ref)
+	if ref.Empty() {
+		return
+	}
+	gocv.Resize(c.ref, &c.refCoarse, ThumbBlocks(c.ref), 0, 0, gocv.InterpolationArea)
+	c.detailOf(c.ref, c.refCoarse, &c.refDetail)
+}
+
+// RefFits reports whether cur can be compared with SetRef's thumb (there is
+// one, of cur's size and type).
+func (c *Change) RefFits(cur gocv.Mat) bool { return fits(cur, c.ref) }
+
+// MaskRef is Mask(cur, SetRef's thumb, true).
+func (c *Change) MaskRef(cur gocv.Mat) (gocv.Mat, int) {
+	if !fits(cur, c.ref) {
+		return c.all(cur)
+	}
+	return c.compare(cur, c.ref, c.refCoarse, c.refDetail, true)
+}
+
+func fits(cur, ref gocv.Mat) bool {
+	return !cur.Empty() && cur.Cols() == ref.Cols() && cur.Rows() == ref.Rows() && cur.Type() == ref.Type()
+}
+
+// all is every block of cur's coarse grid changed.
+func (c *Change) all(cur gocv.Mat) (gocv.Mat, int) {
+	sz := ThumbBlocks(cur)
+	if c.mask.Cols() != sz.X || c.mask.Rows() != sz.Y || c.mask.Type() != gocv.MatTypeCV8U {
+		c.mask.Close()
+		c.mask = gocv.NewMatWithSize(sz.Y, sz.X, gocv.MatTypeCV8U)
+	}
+	c.mask.SetTo(gocv.NewScalar(255, 0, 0, 0))
+	return c.mask, sz.X * sz.Y
+}
+
+// compare is Mask for thumbs that fit, given ref's coarse grid and (strict)
+// detail.
+func (c *Change) compare(cur, ref, refCoarse, refDetail gocv.Mat, strict bool) (gocv.Mat, int) {
+	sz := ThumbBlocks(cur)
 	minSums := max(1, wideScale*(math.Floor(c.threshold)+1)+1) // lenient
 	if strict {
 		minSums = max(1, wideScale*math.Floor(c.threshold))
 	}
 	gocv.Resize(cur, &c.coarseCur, sz, 0, 0, gocv.InterpolationArea)
-	gocv.Resize(ref, &c.coarseRef, sz, 0, 0, gocv.InterpolationArea)
 	if strict {
 		c.detailOf(cur, c.coarseCur, &c.detCur)
-		c.detailOf(ref, c.coarseRef, &c.detRef)
 	}
-	gocv.AbsDiff(c.coarseCur, c.coarseRef, &c.coarseCur)
+	gocv.AbsDiff(c.coarseCur, refCoarse, &c.coarseCur)
 	gocv.Threshold(c.coarseCur, &c.coarseCur, float32(minSums-1), 255, gocv.ThresholdBinary) // sums are whole: > minSums-1 is >= minSums
 	c.coarseCur.ConvertTo(&c.mask, gocv.MatTypeCV8U)
 	if !strict {
 		return c.mask, gocv.CountNonZero(c.mask)
 	}
-	gocv.AbsDiff(c.detCur, c.detRef, &c.detCur)
+	gocv.AbsDiff(c.detCur, refDetail, &c.detCur)
 	gocv.Threshold(c.detCur, &c.detCur, float32(wideScale*detailShare*c.threshold), 255, gocv.ThresholdBinary)
 	c.detCur.ConvertTo(&c.diff, gocv.MatTypeCV8U)
 	gocv.BitwiseOr(c.mask, c.diff, &c.mask)

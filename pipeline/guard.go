@@ -76,16 +76,37 @@ func (g *Guard) Thumb(img gocv.Mat, dst *gocv.Mat) { g.change.Thumb(img, dst) }
 // dilation. If the thumbs do not match in size, or there are more than
 // MaxGuardRegions regions, the whole frame is returned.
 func (g *Guard) Changed(cur, ref gocv.Mat, w, h int) []image.Rectangle {
-	all := []image.Rectangle{image.Rect(0, 0, w, h)}
 	g.share = 1
 	if cur.Empty() || ref.Empty() || cur.Cols() != ref.Cols() || cur.Rows() != ref.Rows() || cur.Type() != ref.Type() {
-		return all
+		return []image.Rectangle{image.Rect(0, 0, w, h)}
 	}
 	mask, n := g.change.Mask(cur, ref, true)
+	return g.regions(mask, n, w, h)
+}
+
+// SetRef makes ref (a thumb) the one ChangedRef compares frames with, until
+// the next SetRef. The guard keeps a copy, with its grids: a camera's frames
+// are all compared with the last detection's frame, which then costs once.
+func (g *Guard) SetRef(ref gocv.Mat) { g.change.SetRef(ref) }
+
+// ChangedRef is Changed(cur, the thumb last given to SetRef, w, h).
+func (g *Guard) ChangedRef(cur gocv.Mat, w, h int) []image.Rectangle {
+	g.share = 1
+	if !g.change.RefFits(cur) {
+		return []image.Rectangle{image.Rect(0, 0, w, h)}
+	}
+	mask, n := g.change.MaskRef(cur)
+	return g.regions(mask, n, w, h)
+}
+
+// regions turns n changed blocks in mask into the regions Changed returns,
+// in the pixels of a w x h frame, and sets the share they cover.
+func (g *Guard) regions(mask gocv.Mat, n, w, h int) []image.Rectangle {
 	if n == 0 {
 		g.share = 0
 		return nil
 	}
+	all := []image.Rectangle{image.Rect(0, 0, w, h)}
 	if g.dilate > 0 {
 		gocv.Dilate(mask, &g.mask, g.kernel)
 	} else {
@@ -93,6 +114,7 @@ func (g *Guard) Changed(cur, ref gocv.Mat, w, h int) []image.Rectangle {
 	}
 	n = gocv.ConnectedComponentsWithStats(g.mask, &g.labels, &g.stats, &g.centroids)
 	if n-1 > MaxGuardRegions {
+		g.share = 1
 		return all
 	}
 	b := detect.ReuseBlock

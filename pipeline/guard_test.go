@@ -5,6 +5,7 @@ import (
 	"image/color"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"gocv.io/x/gocv"
@@ -182,6 +183,51 @@ func TestGuardChanged(t *testing.T) {
 	gocv.Resize(ta, &small, image.Pt(ta.Cols()/2, ta.Rows()/2), 0, 0, gocv.InterpolationArea)
 	if got := g.Changed(tb, small, 320, 240); len(got) != 1 || got[0] != image.Rect(0, 0, 320, 240) {
 		t.Errorf("mismatched thumbs: %v, want the whole frame", got)
+	}
+}
+
+// ChangedRef, against the thumb given to SetRef, says what Changed does;
+// SetRef keeps its own copy, so the caller may reuse its Mat; with no
+// reference, or one of another size, the whole frame is changed.
+func TestGuardRef(t *testing.T) {
+	g := pipeline.NewGuard(pipeline.GuardThreshold, pipeline.GuardDilate)
+	defer g.Close()
+	a := textured(320, 240)
+	defer a.Close()
+	b := a.Clone()
+	defer b.Close()
+	gocv.Rectangle(&b, image.Rect(40, 40, 60, 70), color.RGBA{20, 30, 40, 255}, -1)
+	gocv.Rectangle(&b, image.Rect(200, 100, 203, 102), color.RGBA{255, 255, 255, 255}, -1)
+	ta, tb := gocv.NewMat(), gocv.NewMat()
+	defer ta.Close()
+	defer tb.Close()
+	whole := []image.Rectangle{image.Rect(0, 0, 320, 240)}
+	g.Thumb(b, &tb)
+	if got := g.ChangedRef(tb, 320, 240); !slices.Equal(got, whole) || g.Share() != 1 {
+		t.Errorf("no reference yet: %v (share %v), want the whole frame", got, g.Share())
+	}
+	g.Thumb(a, &ta)
+	g.SetRef(ta)
+	want := g.Changed(tb, ta, 320, 240)
+	if len(want) != 2 {
+		t.Fatalf("Changed: %v, want the two marks", want)
+	}
+	share := g.Share()
+	gocv.Rectangle(&ta, image.Rect(0, 0, 100, 100), color.RGBA{255, 0, 0, 255}, -1) // the caller reuses its Mat
+	if got := g.ChangedRef(tb, 320, 240); !slices.Equal(got, want) || g.Share() != share {
+		t.Errorf("ChangedRef: %v (share %v), want %v (share %v)", got, g.Share(), want, share)
+	}
+	small := gocv.NewMat()
+	defer small.Close()
+	gocv.Resize(tb, &small, image.Pt(tb.Cols()/2, tb.Rows()/2), 0, 0, gocv.InterpolationArea)
+	if got := g.ChangedRef(small, 320, 240); !slices.Equal(got, whole) {
+		t.Errorf("a thumb of another size: %v, want the whole frame", got)
+	}
+	empty := gocv.NewMat()
+	defer empty.Close()
+	g.SetRef(empty)
+	if got := g.ChangedRef(tb, 320, 240); !slices.Equal(got, whole) {
+		t.Errorf("an empty reference: %v, want the whole frame", got)
 	}
 }
 
@@ -367,11 +413,12 @@ func BenchmarkGuard(b *testing.B) {
 	defer tr.Close()
 	defer tc.Close()
 	g.Thumb(ref, &tr)
+	g.SetRef(tr) // as a camera's frame path: one detection's frame, many frames
 	b.ReportAllocs()
 	b.ResetTimer()
 	for range b.N {
 		g.Thumb(cur, &tc)
-		if n := g.Changed(tc, tr, 1280, 720); len(n) != 5 {
+		if n := g.ChangedRef(tc, 1280, 720); len(n) != 5 {
 			b.Fatalf("%d regions, want 5", len(n))
 		}
 	}

@@ -27,9 +27,10 @@ type detector struct {
 	job   *detJob
 
 	// The worker's side.
-	guard *Guard
-	red   *redact.Redactor
-	thumb gocv.Mat // the current frame's
+	guard  *Guard
+	red    *redact.Redactor
+	thumb  gocv.Mat // the current frame's
+	refSeq int      // the result's seq the guard's ref is (Guard.SetRef)
 
 	mu     sync.Mutex // guards the result
 	result detResult
@@ -48,6 +49,7 @@ type detResult struct {
 	err   error
 	dets  []detect.Detection // found, held and sticky regions
 	thumb gocv.Mat           // the guard thumb of the frame detection ran on
+	seq   int                // how many thumbs have been published
 	at    time.Time          // that frame's capture time
 	done  time.Time          // when detection finished, or the motion gate last passed a frame
 	still time.Time          // capture time of the newest frame the motion gate passed on it
@@ -154,6 +156,7 @@ func (d *detector) run(ctx context.Context, threshold float64) {
 		d.result.ok, d.result.err, d.result.dets, d.result.at, d.result.done = err == nil, err, slices.Clone(dets), j.at, time.Now()
 		d.result.still = time.Time{}
 		j.thumb.CopyTo(&d.result.thumb)
+		d.result.seq++
 		d.mu.Unlock()
 		// Counted once its result is the one frames are redacted with.
 		c.update(func(s *CameraStatus) {
@@ -286,7 +289,11 @@ func (d *detector) redact(f captured) (frame redact.Frame, masked float64) {
 	recheck := d.c.cfg.recheck()
 	d.mu.Lock()
 	r := d.result
-	boxes := d.guard.Changed(d.thumb, r.thumb, w, h)
+	if r.seq != d.refSeq { // a new result: its frame's grids are made once
+		d.guard.SetRef(r.thumb)
+		d.refSeq = r.seq
+	}
+	boxes := d.guard.ChangedRef(d.thumb, w, h)
 	// No region changed (Changed returns none only for thumbs that match):
 	// the motion gate passes the frame on the result.
 	gated := r.ok && len(boxes) == 0 && f.at.Sub(r.at) < recheck

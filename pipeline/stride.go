@@ -63,6 +63,7 @@ func (s *Stride) Detected(img gocv.Mat, dets []detect.Detection) []detect.Detect
 	}
 	s.dets = s.sticky.Update(s.guard, dets, s.cur, prev)
 	s.ref, s.cur = s.cur, s.ref
+	s.guard.SetRef(s.ref)
 	s.has, s.since = true, 1
 	return s.dets
 }
@@ -78,7 +79,7 @@ func (s *Stride) Between(img gocv.Mat) ([]detect.Detection, []image.Rectangle) {
 		return s.dets, []image.Rectangle{image.Rect(0, 0, img.Cols(), img.Rows())}
 	}
 	s.guard.Thumb(img, &s.cur)
-	changed := s.guard.Changed(s.cur, s.ref, img.Cols(), img.Rows())
+	changed := s.guard.ChangedRef(s.cur, img.Cols(), img.Rows())
 	s.share = s.guard.Share()
 	return s.dets, changed
 }
