@@ -294,7 +294,7 @@ func (d *detector) redact(f captured) (frame redact.Frame, masked float64) {
 		d.refSeq = r.seq
 	}
 	boxes := d.guard.ChangedRef(d.thumb, w, h)
-	// No region changed (Changed returns none only for thumbs that match):
+	// No region changed (ChangedRef returns none only for thumbs that match):
 	// the motion gate passes the frame on the result.
 	gated := r.ok && len(boxes) == 0 && f.at.Sub(r.at) < recheck
 	if gated {
