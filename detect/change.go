@@ -53,7 +53,7 @@ type Change struct {
 	fineDiff  gocv.Mat // the thumbs' difference (16-bit, the fine grid)
 	fine      gocv.Mat // fine-grid change, then folded onto the coarse grid
 	up        gocv.Mat // scratch: a coarse grid back on the fine one
-	detCur    gocv.Mat // each block's detail (detailOf), cur and ref
+	detCur    gocv.Mat // each block's detail (grids), cur and ref
 	detRef    gocv.Mat
 	diff      gocv.Mat
 	mask      gocv.Mat // changed blocks (8-bit, the coarse grid)
@@ -83,9 +83,6 @@ func (c *Change) Close() {
 	}
 }
 
-// Threshold is the judge's threshold in grey levels.
-func (c *Change) Threshold() float64 { return c.threshold }
-
 // Thumb writes what change is judged on into dst: img's grey averaged over
 // 2x2 pixels (the fine grid), times wideScale, 16-bit (img is 8-bit BGR). A
 // frame whose sides are not multiples of ReuseBlock is first extended to
@@ -111,7 +108,7 @@ func (c *Change) Thumb(img gocv.Mat, dst *gocv.Mat) {
 // sum): no rounding anywhere.
 const wideScale = 16
 
-// detailShare is the change in a block's detail (detailOf) strict judging
+// detailShare is the change in a block's detail (grids) strict judging
 // counts, as a share of the threshold: 6 grey levels at 10. Measured on the
 // faces set's sharpened faces and on the bench clips (bench/README.md): at
 // 0.6 the guard leaves 6 of 243 faces unmasked where it left 50 without the
@@ -143,13 +140,10 @@ func ceilDiv(a, b int) int  { return int(math.Ceil(float64(a) / float64(b))) }
 // 255 where changed; the judge's buffer, valid until its next call), and how
 // many there are. Thumbs of different sizes are all changed.
 func (c *Change) Mask(cur, ref gocv.Mat, strict bool) (gocv.Mat, int) {
-	if !fits(cur, ref) {
+	if !Fits(cur, ref) {
 		return c.all(cur)
 	}
-	gocv.Resize(ref, &c.coarseRef, ThumbBlocks(ref), 0, 0, gocv.InterpolationArea)
-	if strict {
-		c.detailOf(ref, c.coarseRef, &c.detRef)
-	}
+	c.grids(ref, &c.coarseRef, &c.detRef, strict)
 	return c.compare(cur, ref, c.coarseRef, c.detRef, strict)
 }
 
@@ -161,23 +155,24 @@ func (c *Change) SetRef(ref gocv.Mat) {
 	if ref.Empty() {
 		return
 	}
-	gocv.Resize(c.ref, &c.refCoarse, ThumbBlocks(c.ref), 0, 0, gocv.InterpolationArea)
-	c.detailOf(c.ref, c.refCoarse, &c.refDetail)
+	c.grids(c.ref, &c.refCoarse, &c.refDetail, true)
 }
 
 // RefFits reports whether cur can be compared with SetRef's thumb (there is
 // one, of cur's size and type).
-func (c *Change) RefFits(cur gocv.Mat) bool { return fits(cur, c.ref) }
+func (c *Change) RefFits(cur gocv.Mat) bool { return Fits(cur, c.ref) }
 
 // MaskRef is Mask(cur, SetRef's thumb, true).
 func (c *Change) MaskRef(cur gocv.Mat) (gocv.Mat, int) {
-	if !fits(cur, c.ref) {
+	if !Fits(cur, c.ref) {
 		return c.all(cur)
 	}
 	return c.compare(cur, c.ref, c.refCoarse, c.refDetail, true)
 }
 
-func fits(cur, ref gocv.Mat) bool {
+// Fits reports whether the thumbs cur and ref can be compared: cur is not
+// empty, and both are of one size and type.
+func Fits(cur, ref gocv.Mat) bool {
 	return !cur.Empty() && cur.Cols() == ref.Cols() && cur.Rows() == ref.Rows() && cur.Type() == ref.Type()
 }
 
@@ -200,10 +195,7 @@ func (c *Change) compare(cur, ref, refCoarse, refDetail gocv.Mat, strict bool) (
 	if strict {
 		minSums = max(1, wideScale*math.Floor(c.threshold))
 	}
-	gocv.Resize(cur, &c.coarseCur, sz, 0, 0, gocv.InterpolationArea)
-	if strict {
-		c.detailOf(cur, c.coarseCur, &c.detCur)
-	}
+	c.grids(cur, &c.coarseCur, &c.detCur, strict)
 	gocv.AbsDiff(c.coarseCur, refCoarse, &c.coarseCur)
 	gocv.Threshold(c.coarseCur, &c.coarseCur, float32(minSums-1), 255, gocv.ThresholdBinary) // sums are whole: > minSums-1 is >= minSums
 	c.coarseCur.ConvertTo(&c.mask, gocv.MatTypeCV8U)
@@ -234,13 +226,20 @@ func (c *Change) Same(cur, ref gocv.Mat) bool {
 	return n == 0
 }
 
-// detailOf writes each block's detail into dst: the mean absolute difference
-// of its four 2x2 cells from the block's mean (wideScale times grey levels).
-// Sharpening or blurring moves it where it leaves the means alone.
-func (c *Change) detailOf(thumb, coarse gocv.Mat, dst *gocv.Mat) {
-	gocv.Resize(coarse, &c.up, image.Pt(coarse.Cols()*2, coarse.Rows()*2), 0, 0, gocv.InterpolationNearestNeighbor)
+// grids writes a thumb's coarse grid (wideScale times each block's mean,
+// ThumbBlocks) into coarse and, with detail, each block's detail into
+// details: the mean absolute difference of its four 2x2 cells from the
+// block's mean (wideScale times grey levels). Sharpening or blurring moves
+// the detail where it leaves the means alone.
+func (c *Change) grids(thumb gocv.Mat, coarse, details *gocv.Mat, detail bool) {
+	sz := ThumbBlocks(thumb)
+	gocv.Resize(thumb, coarse, sz, 0, 0, gocv.InterpolationArea)
+	if !detail {
+		return
+	}
+	gocv.Resize(*coarse, &c.up, image.Pt(sz.X*2, sz.Y*2), 0, 0, gocv.InterpolationNearestNeighbor)
 	u := c.up.Region(image.Rect(0, 0, thumb.Cols(), thumb.Rows()))
 	gocv.AbsDiff(thumb, u, &c.fineDiff)
 	u.Close()
-	gocv.Resize(c.fineDiff, dst, image.Pt(coarse.Cols(), coarse.Rows()), 0, 0, gocv.InterpolationArea)
+	gocv.Resize(c.fineDiff, details, sz, 0, 0, gocv.InterpolationArea)
 }

@@ -77,7 +77,7 @@ func (g *Guard) Thumb(img gocv.Mat, dst *gocv.Mat) { g.change.Thumb(img, dst) }
 // MaxGuardRegions regions, the whole frame is returned.
 func (g *Guard) Changed(cur, ref gocv.Mat, w, h int) []image.Rectangle {
 	g.share = 1
-	if cur.Empty() || ref.Empty() || cur.Cols() != ref.Cols() || cur.Rows() != ref.Rows() || cur.Type() != ref.Type() {
+	if !detect.Fits(cur, ref) {
 		return []image.Rectangle{image.Rect(0, 0, w, h)}
 	}
 	mask, n := g.change.Mask(cur, ref, true)
@@ -151,7 +151,7 @@ const GuardRecheck = 10 * time.Second
 // 4x4 means only (Sticky's rule: a kept box is not dropped for a change only
 // 2x2 cells see).
 func (g *Guard) Unchanged(cur, ref gocv.Mat, r image.Rectangle) bool {
-	if cur.Empty() || cur.Cols() != ref.Cols() || cur.Rows() != ref.Rows() || cur.Type() != ref.Type() {
+	if !detect.Fits(cur, ref) {
 		return false
 	}
 	br := detect.BlockCells(r, image.Pt(cur.Cols(), cur.Rows()))

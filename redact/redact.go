@@ -262,7 +262,7 @@ func pixelateBytes(buf []byte, stride int, b image.Rectangle) {
 // take cv::mean from IPP could round differently; Debian's is not, and
 // TestPixelatePathsAgree would show it.)
 func roundMean(sum, n int) byte {
-	return byte(math.RoundToEven(float64(sum) * (1 / float64(n))))
+	return roundByte(float64(sum) * (1 / float64(n)))
 }
 
 // blur paints the region from its cells' means alone (pixelate's cells, so
