@@ -39,13 +39,7 @@ func TestTileReuse(t *testing.T) {
 
 	run := func(img gocv.Mat) ([]detect.Detection, detect.TileStats) {
 		t.Helper()
-		before := y.Tiles()
-		d, err := y.Detect(img)
-		if err != nil {
-			t.Fatal(err)
-		}
-		after := y.Tiles()
-		return d, detect.TileStats{Run: after.Run - before.Run, Reused: after.Reused - before.Reused}
+		return counted(t, y, func() ([]detect.Detection, error) { return y.Detect(img) })
 	}
 	d1, s1 := run(a)
 	if s1.Reused != 0 || s1.Run < 2 {
@@ -112,12 +106,8 @@ func TestTileReuseSeesDetail(t *testing.T) {
 	defer flat.Close()
 	run := func(img gocv.Mat) detect.TileStats {
 		t.Helper()
-		before := y.Tiles()
-		if _, err := y.Detect(img); err != nil {
-			t.Fatal(err)
-		}
-		after := y.Tiles()
-		return detect.TileStats{Run: after.Run - before.Run, Reused: after.Reused - before.Reused}
+		_, s := counted(t, y, func() ([]detect.Detection, error) { return y.Detect(img) })
+		return s
 	}
 	tiles := run(flat).Run
 	for _, tt := range []struct {
@@ -153,6 +143,19 @@ func TestTileReuseSeesDetail(t *testing.T) {
 		}
 		b.Close()
 	}
+}
+
+// counted runs one detection and returns what it found and the tiles it
+// ran and answered from memory, as d counts them.
+func counted(t *testing.T, d interface{ Tiles() detect.TileStats }, run func() ([]detect.Detection, error)) ([]detect.Detection, detect.TileStats) {
+	t.Helper()
+	before := d.Tiles()
+	dets, err := run()
+	if err != nil {
+		t.Fatal(err)
+	}
+	after := d.Tiles()
+	return dets, detect.TileStats{Run: after.Run - before.Run, Reused: after.Reused - before.Reused}
 }
 
 // Reuse is off by default: every tile runs on every frame.
@@ -230,13 +233,7 @@ func TestRegionReuse(t *testing.T) {
 	roi := plate.Inset(-120)
 	search := func(m gocv.Mat) ([]detect.Detection, detect.TileStats) {
 		t.Helper()
-		before := p.Tiles()
-		d, err := p.DetectZoomed(m, roi, 2, 4)
-		if err != nil {
-			t.Fatal(err)
-		}
-		after := p.Tiles()
-		return d, detect.TileStats{Run: after.Run - before.Run, Reused: after.Reused - before.Reused}
+		return counted(t, p, func() ([]detect.Detection, error) { return p.DetectZoomed(m, roi, 2, 4) })
 	}
 	d1, s1 := search(img)
 	if s1.Run == 0 || !found(d1, plate) {
