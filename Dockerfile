@@ -16,8 +16,12 @@ COPY . .
 RUN CGO_ENABLED=1 go build -trimpath -o /out/veil ./cmd/veil
 
 # Fill /models from the "shared" context. setup-models.sh checks every sha256,
-# the same check that is run outside Docker.
+# the same check that is run outside Docker. It also fetches ONNX Runtime's
+# library (npm onnxruntime-node, checked by sha256) with curl.
 FROM debian:bookworm-slim AS models
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends curl ca-certificates \
+ && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY hack/setup-models.sh hack/setup-models.sh
 COPY models/SHA256SUMS models/SHA256SUMS

@@ -193,6 +193,7 @@ type Report struct {
 	Version  string     `json:"version"`
 	Time     time.Time  `json:"time"`
 	Host     Host       `json:"host"`
+	DNN      string     `json:"dnn"` // the ONNX detectors' inference engine in every run: onnxruntime or opencv
 	Runs     []Run      `json:"runs"`
 	Ratios   []Ratio    `json:"ratios"`
 	Schedule []Schedule `json:"schedule,omitempty"`
@@ -223,6 +224,17 @@ func threadsFor(mode string, set int, detectFPS float64) int {
 // Do runs every clip in every mode.
 func Do(ctx context.Context, o Options) (*Report, error) {
 	rep := &Report{Schema: "veil.bench/v1", Time: time.Now().UTC(), Host: host()}
+	// One engine for every run, resolved once: "auto" could not then
+	// differ between runs.
+	dnn, why, err := pipeline.ChooseDNN(o.Engine.DNN, o.Store)
+	if err != nil {
+		return nil, err
+	}
+	if why != nil && o.Log != nil {
+		o.Log.Warn("detectors on OpenCV: ONNX Runtime unavailable", "err", why)
+	}
+	rep.DNN = dnn.String()
+	o.Engine.DNN, o.NaiveEng.DNN = rep.DNN, rep.DNN
 	defer cvthreads.Set(cvthreads.Get()) // each run sets its own; leave the count as found
 	rounds := max(o.Rounds, 1)
 	for _, clip := range o.Clips {
@@ -496,6 +508,7 @@ func throughput(ctx context.Context, clip Clip, mode string, o Options) (Run, er
 			// count (veil eval -counting, eval's TestCountingAccuracy).
 			c.Every = r.Stride
 		}
+		c.DNN = o.Engine.DNN
 		if counting, err = pipeline.NewCounting(c, o.Store); err != nil {
 			return r, err
 		}

@@ -32,10 +32,14 @@ type Config struct {
 	// OpenCVThreads: threads each OpenCV parallel loop (each network's
 	// forward pass) spreads over, process-wide; 0: chosen by the cameras
 	// (CVThreads); -1: OpenCV's default (every core).
-	OpenCVThreads int     `yaml:"opencv_threads"`
-	HTTP          HTTP    `yaml:"http"`
-	NATS          NATS    `yaml:"nats"`
-	Cameras       Cameras `yaml:"cameras"`
+	OpenCVThreads int `yaml:"opencv_threads"`
+	// DNN: the inference engine of the ONNX detectors, process-wide
+	// (pipeline.Config.DNN): auto (ONNX Runtime when set-up installed it,
+	// else OpenCV), onnxruntime or opencv.
+	DNN     string  `yaml:"dnn"`
+	HTTP    HTTP    `yaml:"http"`
+	NATS    NATS    `yaml:"nats"`
+	Cameras Cameras `yaml:"cameras"`
 }
 
 // HTTP is the viewer, the API and WHEP.
@@ -357,6 +361,7 @@ func (d *Detect) UnmarshalYAML(n *yaml.Node) error {
 func Default() Config {
 	return Config{
 		LogLevel: "info",
+		DNN:      pipeline.DNNAuto,
 		HTTP:     HTTP{Listen: "127.0.0.1:8080", MaxViewers: 16},
 		NATS:     NATS{Listen: "127.0.0.1:4222"},
 		Cameras:  Cameras{DemoCamera()},
@@ -422,7 +427,7 @@ func Parse(b []byte, c *Config) error {
 	return nil
 }
 
-// Env variables: VEIL_LOG_LEVEL, VEIL_MODELS, VEIL_HTTP_LISTEN,
+// Env variables: VEIL_LOG_LEVEL, VEIL_MODELS, VEIL_DNN, VEIL_HTTP_LISTEN,
 // VEIL_NATS_URL, VEIL_NATS_CREDS, VEIL_NATS_LISTEN, VEIL_NATS_DISABLED,
 // VEIL_CAMERAS_<NAME>_SOURCE (<NAME> upper-cased, '-' as '_'), and
 // VEIL_CAMERA_SOURCE, which replaces the demo camera's source when no
@@ -439,6 +444,8 @@ func applyEnv(c *Config, env []string) error {
 			c.LogLevel = v
 		case "VEIL_MODELS":
 			c.Models = v
+		case "VEIL_DNN":
+			c.DNN = v
 		case "VEIL_HTTP_LISTEN":
 			c.HTTP.Listen = v
 		case "VEIL_NATS_URL":
@@ -530,6 +537,11 @@ func (c Config) Validate() error {
 	}
 	if c.OpenCVThreads < cvthreads.Default || c.OpenCVThreads > 64 {
 		return fmt.Errorf("opencv_threads %d: want 1-64, 0 (chosen by the cameras) or -1 (OpenCV's default)", c.OpenCVThreads)
+	}
+	switch c.DNN {
+	case pipeline.DNNAuto, pipeline.DNNOpenCV, pipeline.DNNONNXRuntime:
+	default:
+		return fmt.Errorf("dnn %q: want auto, onnxruntime or opencv", c.DNN)
 	}
 	if err := validHostPort("http.listen", c.HTTP.Listen, 0); err != nil {
 		return err

@@ -109,6 +109,8 @@ func TestValidationNamesField(t *testing.T) {
 		{"unknown field", "cameras:\n  - name: a\n    source: demo\n    colour: red\n", nil, "colour"},
 		{"bad yaml", "cameras: [", nil, "yaml"},
 		{"opencv threads", "opencv_threads: -2\n", nil, "opencv_threads"},
+		{"dnn", "dnn: tensorflow\n", nil, "dnn"},
+		{"dnn env", "", []string{"VEIL_DNN=onnx"}, "dnn"},
 		{"no cameras", "cameras: []\n", nil, "cameras: none"},
 		{"cameras not a list", "cameras: 3\n", nil, "must be a list"},
 		{"bad name", "cameras:\n  - name: A B\n    source: demo\n", nil, "name"},

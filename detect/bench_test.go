@@ -4,25 +4,39 @@ import (
 	"image"
 	"testing"
 
+	"gocv.io/x/gocv"
+
 	"github.com/veil-gateway/veil/detect"
+	"github.com/veil-gateway/veil/internal/cvthreads"
 	"github.com/veil-gateway/veil/internal/testenv"
 	"github.com/veil-gateway/veil/models"
 )
 
 // BenchmarkDetectors is each network pass a detection of the live preset
-// runs, alone, on vtest.avi's first frame (768x576), nothing reused: wall
-// time per op, and CPU per op (cpu-ms/op, OpenCV's threads included). The
-// plate search's three inputs are timed on a parked car's region at 4x
-// (48x48: 320; 96x64: 448) and on one too large for both (640), and the
-// 448 region again padded to 640 as before the third input; the counting
-// light look through its input shaped like the frame and through the
-// square one it replaced.
+// runs, alone, on vtest.avi's first frame (768x576), nothing reused, on
+// each inference engine (opencv/..., onnxruntime/...: the ratio is what
+// dnn: auto buys): wall time per op, and CPU per op (cpu-ms/op, the
+// engines' threads included; OpenCV on one thread, as guard cameras run
+// it). The plate search's three inputs are timed on a parked car's region
+// at 4x (48x48: 320; 96x64: 448) and on one too large for both (640), and
+// the 448 region again padded to 640 as before the third input; the
+// counting light look through its input shaped like the frame and through
+// the square one it replaced.
 func BenchmarkDetectors(b *testing.B) {
 	frame := vtestFrame(b)
 	defer frame.Close()
+	loadORT(b)
+	defer cvthreads.Set(cvthreads.Get())
+	cvthreads.Set(1)
+	for _, dnn := range []detect.DNN{detect.OpenCV, detect.ONNXRuntime} {
+		b.Run(dnn.String(), func(b *testing.B) { benchDetectors(b, frame, dnn) })
+	}
+}
+
+func benchDetectors(b *testing.B, frame gocv.Mat, dnn detect.DNN) {
 	th := detect.SizeThreshold{High: 0.9, Mid: 0.35, Low: 0.3, MidWidth: 96, SmallWidth: 24}
 	yunet := func(p detect.Pass) *detect.YuNet {
-		y, err := detect.NewYuNet(detect.YuNetConfig{Model: modelPath(b, models.YuNet640), Input: image.Pt(640, 480), Threshold: th, Passes: []detect.Pass{p}})
+		y, err := detect.NewYuNet(detect.YuNetConfig{Model: modelPath(b, models.YuNet640), Input: image.Pt(640, 480), Threshold: th, Passes: []detect.Pass{p}, DNN: dnn})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -31,22 +45,26 @@ func BenchmarkDetectors(b *testing.B) {
 	faces0, faces2 := yunet(detect.Pass{}), yunet(detect.Pass{Zoom: 2, MaxTiles: 12})
 	defer faces0.Close()
 	defer faces2.Close()
-	text, err := detect.NewPPOCR(detect.PPOCRConfig{Model: modelPath(b, models.PPOCRDet), Input: image.Pt(640, 640), Threshold: 0.3, BoxThresh: 0.5, Passes: []detect.Pass{{}}, SmallInput: image.Pt(320, 320)})
+	ppocr := models.PPOCRDet
+	if dnn == detect.ONNXRuntime {
+		ppocr = models.PPOCRDetORT
+	}
+	text, err := detect.NewPPOCR(detect.PPOCRConfig{Model: modelPath(b, ppocr), Input: image.Pt(640, 640), Threshold: 0.3, BoxThresh: 0.5, Passes: []detect.Pass{{}}, SmallInput: image.Pt(320, 320), DNN: dnn})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer text.Close()
-	large, err := detect.NewPPOCR(detect.PPOCRConfig{Model: modelPath(b, models.PPOCRDet), Input: image.Pt(640, 640), Threshold: 0.3, BoxThresh: 0.5})
+	large, err := detect.NewPPOCR(detect.PPOCRConfig{Model: modelPath(b, ppocr), Input: image.Pt(640, 640), Threshold: 0.3, BoxThresh: 0.5, DNN: dnn})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer large.Close()
-	yolo, err := detect.NewYolo(detect.YoloConfig{Cfg: modelPath(b, models.YoloCfg), Weights: modelPath(b, models.YoloWeights), Input: image.Pt(320, 320), Threshold: 0.25, Passes: []detect.Pass{{}, {Zoom: 1, MaxTiles: 15}}})
+	yolo, err := detect.NewYolo(detect.YoloConfig{Cfg: modelPath(b, models.YoloCfg), Weights: modelPath(b, models.YoloWeights), Input: image.Pt(320, 320), Threshold: 0.25, Passes: []detect.Pass{{}, {Zoom: 1, MaxTiles: 15}}, DNN: dnn})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer yolo.Close()
-	square, err := detect.NewYolo(detect.YoloConfig{Cfg: modelPath(b, models.YoloCfg), Weights: modelPath(b, models.YoloWeights), Input: image.Pt(320, 320), Threshold: 0.25})
+	square, err := detect.NewYolo(detect.YoloConfig{Cfg: modelPath(b, models.YoloCfg), Weights: modelPath(b, models.YoloWeights), Input: image.Pt(320, 320), Threshold: 0.25, DNN: dnn})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -1,7 +1,8 @@
 // Package detect finds the regions Veil must destroy (faces, number plates) and
 // the objects it counts (people, vehicles). Every detector here runs a fixed-size
-// OpenCV DNN over one or more tiles of the frame (see Passes) and returns boxes
-// in the frame's own pixel coordinates.
+// network over one or more tiles of the frame (see Passes), on OpenCV's DNN
+// module or, for ONNX files, on ONNX Runtime (DNN), and returns boxes in the
+// frame's own pixel coordinates.
 //
 // Detectors borrow the frame they are given: they never keep it, never modify
 // it, and close every temporary Mat they create. A detector is not safe for
@@ -12,8 +13,6 @@ import (
 	"fmt"
 	"image"
 	"os"
-
-	"gocv.io/x/gocv"
 )
 
 // Class is what a detection is.
@@ -74,20 +73,6 @@ func checkModelFile(path string) error {
 		return fmt.Errorf("model %s: %w", path, err)
 	}
 	return f.Close()
-}
-
-// loadONNX checks path, then loads it with OpenCV (which aborts the process
-// on a file it cannot read, so the check comes first).
-func loadONNX(kind, path string) (gocv.Net, error) {
-	if err := checkModelFile(path); err != nil {
-		return gocv.Net{}, err
-	}
-	net := gocv.ReadNetFromONNX(path)
-	if net.Empty() {
-		net.Close()
-		return gocv.Net{}, fmt.Errorf("%s: OpenCV could not load %s", kind, path)
-	}
-	return net, nil
 }
 
 // orWholeFrame is the pass list used when none is configured.

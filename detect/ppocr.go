@@ -21,6 +21,7 @@ type PPOCR struct {
 	regions   *regionMemo // reuse for DetectZoomed; nil when off
 	smaller   []smallNet  // DetectZoomed's networks for regions that fit them, smallest first; none when off
 	model     string      // the ONNX file, for the smaller networks loaded when needed
+	dnn       DNN         // the engine the smaller networks run on too
 	seen      []int32     // reused component labels
 	stack     []int32
 }
@@ -40,6 +41,7 @@ type PPOCRConfig struct {
 	// 640) for regions a little too large for SmallInput. Each is loaded
 	// when a region first needs it.
 	SmallInput image.Point
+	DNN        DNN // the inference engine (for the smaller networks too)
 }
 
 // NewPPOCR loads the model.
@@ -47,11 +49,11 @@ func NewPPOCR(c PPOCRConfig) (*PPOCR, error) {
 	if c.Input.X%32 != 0 || c.Input.Y%32 != 0 || c.Input.X <= 0 || c.Input.Y <= 0 {
 		return nil, fmt.Errorf("ppocr: input %v must be a positive multiple of 32", c.Input)
 	}
-	net, err := loadONNX("ppocr", c.Model)
+	net, err := loadNet("ppocr", c.Model, nil, c.DNN)
 	if err != nil {
 		return nil, err
 	}
-	p := &PPOCR{in: c.Input, threshold: c.Threshold, boxThresh: c.BoxThresh, minSide: 2, model: c.Model}
+	p := &PPOCR{in: c.Input, threshold: c.Threshold, boxThresh: c.BoxThresh, minSide: 2, model: c.Model, dnn: c.DNN}
 	p.t = newTiler(p, net, c.Passes, c.Reuse)
 	if c.Reuse.Enabled() {
 		p.regions = newRegionMemo(c.Reuse)
@@ -87,7 +89,7 @@ type smallNet struct {
 func (p *PPOCR) net(i int) *tiler {
 	s := &p.smaller[i]
 	if s.p == nil && !s.failed {
-		n, err := NewPPOCR(PPOCRConfig{Model: p.model, Input: s.in, Threshold: p.threshold, BoxThresh: p.boxThresh})
+		n, err := NewPPOCR(PPOCRConfig{Model: p.model, Input: s.in, Threshold: p.threshold, BoxThresh: p.boxThresh, DNN: p.dnn})
 		if err != nil {
 			s.failed = true
 			return nil
@@ -199,10 +201,11 @@ func (p *PPOCR) infer(in gocv.Mat) ([]Detection, error) {
 	blob := gocv.BlobFromImage(in, 1.0/(255*0.226), p.in,
 		gocv.NewScalar(0.485*255, 0.456*255, 0.406*255, 0), true, false)
 	defer blob.Close()
-	p.t.dnn.SetInput(blob, "")
-	out := p.t.dnn.Forward("")
-	defer out.Close()
-	prob, err := floatData(out, p.in.X*p.in.Y)
+	outs, err := p.t.dnn.forward(blob)
+	if err != nil {
+		return nil, err
+	}
+	prob, err := values("map", outs[0].v, p.in.X*p.in.Y)
 	if err != nil {
 		return nil, err
 	}

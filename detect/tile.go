@@ -91,7 +91,7 @@ type fixedNet interface {
 // tiler runs a fixedNet over the passes' tiles and maps boxes back.
 type tiler struct {
 	net    fixedNet
-	dnn    gocv.Net // the OpenCV network behind net; closed with the tiler
+	dnn    network // the model behind net; closed with the tiler
 	passes []Pass
 	scaled gocv.Mat
 	padded gocv.Mat
@@ -99,7 +99,7 @@ type tiler struct {
 	run    int   // tiles run through the network
 }
 
-func newTiler(n fixedNet, dnn gocv.Net, passes []Pass, r Reuse) *tiler {
+func newTiler(n fixedNet, dnn network, passes []Pass, r Reuse) *tiler {
 	t := &tiler{net: n, dnn: dnn, passes: orWholeFrame(passes), scaled: gocv.NewMat(), padded: gocv.NewMat()}
 	if r.Enabled() {
 		t.memo = newMemo(r)
@@ -113,7 +113,7 @@ func (t *tiler) close() error {
 	if t.memo != nil {
 		t.memo.close()
 	}
-	return t.dnn.Close()
+	return t.dnn.close()
 }
 
 // stats reports how many tiles were run and how many were answered from
@@ -224,7 +224,7 @@ func (t *tiler) runTile(img gocv.Mat, src image.Rectangle, scale float64, in ima
 	return keep, nil
 }
 
-// floatData copies a float32 blob's data, checking its element count.
+// floatData is a float32 Mat's data (not a copy), checking its element count.
 func floatData(m gocv.Mat, want int) ([]float32, error) {
 	if m.Empty() {
 		return nil, errors.New("detect: network returned an empty output")
@@ -235,6 +235,14 @@ func floatData(m gocv.Mat, want int) ([]float32, error) {
 	}
 	if want > 0 && len(d) < want {
 		return nil, fmt.Errorf("detect: network output has %d values, want %d", len(d), want)
+	}
+	return d, nil
+}
+
+// values checks that a network output holds at least want values.
+func values(name string, d []float32, want int) ([]float32, error) {
+	if len(d) < want {
+		return nil, fmt.Errorf("detect: network output %s has %d values, want %d", name, len(d), want)
 	}
 	return d, nil
 }

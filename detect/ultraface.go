@@ -24,6 +24,7 @@ type UltraFaceConfig struct {
 	Threshold SizeThreshold
 	Passes    []Pass
 	Reuse     Reuse // answer unchanged tiles from memory (off when zero)
+	DNN       DNN   // the inference engine
 }
 
 // NewUltraFace loads the model.
@@ -31,7 +32,7 @@ func NewUltraFace(c UltraFaceConfig) (*UltraFace, error) {
 	if c.Input.X <= 0 || c.Input.Y <= 0 {
 		return nil, fmt.Errorf("ultraface: bad input size %v", c.Input)
 	}
-	net, err := loadONNX("ultraface", c.Model)
+	net, err := loadNet("ultraface", c.Model, []string{"scores", "boxes"}, c.DNN)
 	if err != nil {
 		return nil, err
 	}
@@ -59,22 +60,13 @@ func (u *UltraFace) inputSize() image.Point { return u.in }
 func (u *UltraFace) infer(in gocv.Mat) ([]Detection, error) {
 	blob := gocv.BlobFromImage(in, 1.0/128, u.in, gocv.NewScalar(127, 127, 127, 0), true, false)
 	defer blob.Close()
-	u.t.dnn.SetInput(blob, "")
-	outs := u.t.dnn.ForwardLayers([]string{"scores", "boxes"})
-	defer func() {
-		for i := range outs {
-			outs[i].Close()
-		}
-	}()
-	if len(outs) != 2 {
-		return nil, fmt.Errorf("ultraface: got %d outputs, want 2", len(outs))
-	}
-	scores, err := floatData(outs[0], 0)
+	outs, err := u.t.dnn.forward(blob)
 	if err != nil {
 		return nil, err
 	}
+	scores := outs[0].v
 	n := len(scores) / 2
-	boxes, err := floatData(outs[1], n*4)
+	boxes, err := values("boxes", outs[1].v, n*4)
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"image"
 	"math"
+	"os"
 
 	"gocv.io/x/gocv"
 )
@@ -13,12 +14,13 @@ import (
 type Yolo struct {
 	in        image.Point
 	threshold float32
-	outNames  []string
 	t         *tiler
 	cfg       YoloConfig
 	whole     *Yolo       // DetectWhole's network, shaped like the frame; nil until needed or when Input already is
 	wholeBad  image.Point // a shape whose network failed to load: DetectWhole uses the square input for it
 	wholeRun  int         // tiles run by shaped networks since replaced
+	heads     []yoloHead  // on ONNX Runtime: the raw maps' [yolo] layers, decoded in Go
+	rows      [][]float32 // their region rows, one buffer a head, reused
 }
 
 // YoloConfig sets up a Yolo-Fastest detector.
@@ -28,6 +30,9 @@ type YoloConfig struct {
 	Threshold    float32     // objectness x class score
 	Passes       []Pass
 	Reuse        Reuse // answer unchanged tiles from memory (off when zero)
+	// DNN: on ONNX Runtime the Darknet files are turned into an ONNX model
+	// in memory (darknetONNX).
+	DNN DNN
 }
 
 // cocoClasses maps the COCO ids Veil cares about.
@@ -43,22 +48,48 @@ func NewYolo(c YoloConfig) (*Yolo, error) {
 			return nil, err
 		}
 	}
-	net := gocv.ReadNet(c.Weights, c.Cfg) // Darknet, chosen by the file extensions
-	if net.Empty() {
-		return nil, fmt.Errorf("yolo: OpenCV could not load %s", c.Weights)
-	}
-	names := net.GetLayerNames()
-	var outs []string
-	for _, id := range net.GetUnconnectedOutLayers() {
-		if id-1 >= 0 && id-1 < len(names) {
-			outs = append(outs, names[id-1])
+	y := &Yolo{in: c.Input, threshold: c.Threshold, cfg: c}
+	var net network
+	switch c.DNN {
+	case ONNXRuntime:
+		cfg, err := os.ReadFile(c.Cfg)
+		if err != nil {
+			return nil, err
 		}
+		weights, err := os.ReadFile(c.Weights)
+		if err != nil {
+			return nil, err
+		}
+		model, heads, err := darknetONNX(cfg, weights)
+		if err != nil {
+			return nil, fmt.Errorf("yolo: %s: %w", c.Cfg, err)
+		}
+		outs := make([]string, len(heads))
+		for i, h := range heads {
+			outs[i] = h.output
+		}
+		if net, err = newORTNetData(model, outs); err != nil {
+			return nil, fmt.Errorf("yolo: %w", err)
+		}
+		y.heads, y.rows = heads, make([][]float32, len(heads))
+	default:
+		cv := gocv.ReadNet(c.Weights, c.Cfg) // Darknet, chosen by the file extensions
+		if cv.Empty() {
+			return nil, fmt.Errorf("yolo: OpenCV could not load %s", c.Weights)
+		}
+		names := cv.GetLayerNames()
+		var outs []string
+		for _, id := range cv.GetUnconnectedOutLayers() {
+			if id-1 >= 0 && id-1 < len(names) {
+				outs = append(outs, names[id-1])
+			}
+		}
+		if len(outs) == 0 {
+			cv.Close()
+			return nil, fmt.Errorf("yolo: %s has no output layers", c.Cfg)
+		}
+		net = newCVNet(cv, outs)
 	}
-	if len(outs) == 0 {
-		net.Close()
-		return nil, fmt.Errorf("yolo: %s has no output layers", c.Cfg)
-	}
-	y := &Yolo{in: c.Input, threshold: c.Threshold, outNames: outs, cfg: c}
 	y.t = newTiler(y, net, c.Passes, c.Reuse)
 	return y, nil
 }
@@ -135,25 +166,35 @@ func (y *Yolo) inputSize() image.Point { return y.in }
 func (y *Yolo) infer(in gocv.Mat) ([]Detection, error) {
 	blob := gocv.BlobFromImage(in, 1.0/255, y.in, gocv.NewScalar(0, 0, 0, 0), true, false)
 	defer blob.Close()
-	y.t.dnn.SetInput(blob, "")
-	outs := y.t.dnn.ForwardLayers(y.outNames)
-	defer func() {
-		for i := range outs {
-			outs[i].Close()
+	outs, err := y.t.dnn.forward(blob)
+	if err != nil {
+		return nil, err
+	}
+	if y.heads != nil { // raw maps: into the region rows OpenCV gives
+		if len(outs) != len(y.heads) {
+			return nil, fmt.Errorf("yolo: %d outputs for %d heads", len(outs), len(y.heads))
 		}
-	}()
+		for i, h := range y.heads {
+			o := outs[i]
+			if len(o.dims) != 4 || o.dims[1] != len(h.anchors)*(5+h.classes) || len(o.v) != o.dims[1]*o.dims[2]*o.dims[3] {
+				return nil, fmt.Errorf("yolo: output %s is %v", h.output, o.dims)
+			}
+			y.rows[i] = h.regions(o.v, o.dims[2], o.dims[3], y.in.X, y.in.Y, y.rows[i])
+			outs[i] = tensor{y.rows[i], []int{o.dims[2] * o.dims[3] * len(h.anchors), 5 + h.classes}}
+		}
+	}
 	W, H := float64(y.in.X), float64(y.in.Y)
 	var dets []Detection
 	for _, o := range outs {
-		cols := o.Cols()
-		if o.Rows() == 0 || cols < 5+8 {
+		if len(o.dims) != 2 || o.dims[0] == 0 || o.dims[1] < 5+8 {
 			continue
 		}
-		data, err := floatData(o, o.Rows()*cols)
+		rows, cols := o.dims[0], o.dims[1]
+		data, err := values("region", o.v, rows*cols)
 		if err != nil {
 			return nil, err
 		}
-		for r := 0; r < o.Rows(); r++ {
+		for r := 0; r < rows; r++ {
 			row := data[r*cols : (r+1)*cols]
 			obj := row[4]
 			if obj < y.threshold {

@@ -31,14 +31,19 @@ type YuNetConfig struct {
 	Threshold SizeThreshold // score thresholds; low values favour recall
 	Passes    []Pass
 	Reuse     Reuse // answer unchanged tiles from memory (off when zero)
+	DNN       DNN   // the inference engine
 }
 
-// NewYuNet loads the model. The file is checked before OpenCV reads it.
+// NewYuNet loads the model. The file is checked before the engine reads it.
 func NewYuNet(c YuNetConfig) (*YuNet, error) {
 	if c.Input.X%32 != 0 || c.Input.Y%16 != 0 || c.Input.X <= 0 || c.Input.Y <= 0 || (c.V2023 && c.Input.Y%32 != 0) {
 		return nil, fmt.Errorf("yunet: input %v must be a multiple of 32x16 (2023: 32x32)", c.Input)
 	}
-	net, err := loadONNX("yunet", c.Model)
+	outs := []string{"loc", "conf", "iou"}
+	if c.V2023 {
+		outs = yunet2023Outputs
+	}
+	net, err := loadNet("yunet", c.Model, outs, c.DNN)
 	if err != nil {
 		return nil, err
 	}
@@ -97,29 +102,23 @@ func (y *YuNet) inputSize() image.Point { return y.in }
 func (y *YuNet) infer(in gocv.Mat) ([]Detection, error) {
 	blob := gocv.BlobFromImage(in, 1.0, y.in, gocv.NewScalar(0, 0, 0, 0), false, false)
 	defer blob.Close()
-	y.t.dnn.SetInput(blob, "")
-	if y.v2023 {
-		return y.infer2023()
+	outs, err := y.t.dnn.forward(blob)
+	if err != nil {
+		return nil, err
 	}
-	outs := y.t.dnn.ForwardLayers([]string{"loc", "conf", "iou"})
-	defer func() {
-		for i := range outs {
-			outs[i].Close()
-		}
-	}()
-	if len(outs) != 3 {
-		return nil, fmt.Errorf("yunet: got %d outputs, want 3", len(outs))
+	if y.v2023 {
+		return y.infer2023(outs)
 	}
 	n := len(y.priors)
-	loc, err := floatData(outs[0], n*14)
+	loc, err := values("loc", outs[0].v, n*14)
 	if err != nil {
 		return nil, err
 	}
-	conf, err := floatData(outs[1], n*2)
+	conf, err := values("conf", outs[1].v, n*2)
 	if err != nil {
 		return nil, err
 	}
-	iou, err := floatData(outs[2], n)
+	iou, err := values("iou", outs[2].v, n)
 	if err != nil {
 		return nil, err
 	}
@@ -150,16 +149,7 @@ var yunet2023Outputs = []string{"cls_8", "cls_16", "cls_32", "obj_8", "obj_16", 
 // infer2023 decodes the anchor-free model: at each stride's grid cell, a
 // score sqrt(cls*obj) and a box as offsets of the cell and log sizes in
 // strides (OpenCV 4.8's FaceDetectorYN::postProcess).
-func (y *YuNet) infer2023() ([]Detection, error) {
-	outs := y.t.dnn.ForwardLayers(yunet2023Outputs)
-	defer func() {
-		for i := range outs {
-			outs[i].Close()
-		}
-	}()
-	if len(outs) != len(yunet2023Outputs) {
-		return nil, fmt.Errorf("yunet: got %d outputs, want %d", len(outs), len(yunet2023Outputs))
-	}
+func (y *YuNet) infer2023(outs []tensor) ([]Detection, error) {
 	var dets []Detection
 	for i, stride := range []int{8, 16, 32} {
 		cols, rows := y.in.X/stride, y.in.Y/stride
@@ -167,22 +157,11 @@ func (y *YuNet) infer2023() ([]Detection, error) {
 		// Exact sizes: a file made for another input would decode to
 		// misplaced boxes, not to an error, if only "enough" were checked.
 		for k, want := range []int{n, n, 4 * n} {
-			if got := int(outs[3*k+i].Total()); got != want {
+			if got := len(outs[3*k+i].v); got != want {
 				return nil, fmt.Errorf("yunet: output %s has %d values, want %d (is the model's input %v?)", yunet2023Outputs[3*k+i], got, want, y.in)
 			}
 		}
-		cls, err := floatData(outs[i], n)
-		if err != nil {
-			return nil, err
-		}
-		obj, err := floatData(outs[3+i], n)
-		if err != nil {
-			return nil, err
-		}
-		bbox, err := floatData(outs[6+i], n*4)
-		if err != nil {
-			return nil, err
-		}
+		cls, obj, bbox := outs[i].v, outs[3+i].v, outs[6+i].v
 		s := float32(stride)
 		for idx := range n {
 			score := float32(math.Sqrt(float64(min(max(cls[idx], 0), 1) * min(max(obj[idx], 0), 1))))

@@ -5,7 +5,7 @@
 #                        tests; the RTSP test builds testdata/rtspserver).
 set -euo pipefail
 
-pkgs=(build-essential pkg-config libopencv-dev opencv-data opencv-doc ffmpeg libvpx-dev)
+pkgs=(build-essential pkg-config libopencv-dev opencv-data opencv-doc ffmpeg libvpx-dev curl ca-certificates)
 if [ "${VEIL_WITH_BROWSER:-0}" = 1 ]; then
 	pkgs+=(chromium)
 	# testdata/rtspserver: gst-rtsp-server, multifilesrc and rtpjpegpay

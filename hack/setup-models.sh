@@ -1,15 +1,50 @@
 #!/usr/bin/env bash
 # Fills the models directory from a local copy of the weights and checks every
 # file against models/SHA256SUMS. Idempotent: files already present with the
-# right sha256 are left alone. Nothing is downloaded.
+# right sha256 are left alone. The weights are not downloaded. ONNX Runtime's
+# shared library (onnxruntime/linux-<arch>/, the faster engine for the ONNX
+# detectors) is taken from the npm package onnxruntime-node, fetched once from
+# the npm registry into a cache and checked by sha256 too; only this machine's
+# architecture is installed (none where the package has none: Veil then runs
+# every network on OpenCV).
 #   VEIL_MODELS_SRC  where the weights are (default: ../shared/models beside the checkout)
 #   VEIL_MODELS      the models directory to fill (default: models/ in the checkout)
+#   VEIL_ORT_TGZ     the onnxruntime-node 1.20.1 package, if already at hand
+#                    (default: fetched into ~/.cache/veil/)
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 src=${VEIL_MODELS_SRC:-$root/../shared/models}
 dst=${VEIL_MODELS:-$root/models}
 sums=$root/models/SHA256SUMS
+
+case $(uname -m) in
+x86_64) ortarch=x64 ;;
+aarch64) ortarch=arm64 ;;
+*) ortarch=none ;;
+esac
+ort_version=1.20.1
+ort_tgz_sha256=0d8e3928e14fd4e2bdcf4feabbd5db689ba980ccabb9c806f43a303cdc13c5a5
+ort_url=https://registry.npmjs.org/onnxruntime-node/-/onnxruntime-node-$ort_version.tgz
+
+# ort_tgz prints the path of the checked onnxruntime-node package, fetching it
+# into the cache first if need be.
+ort_tgz() {
+	local tgz=${VEIL_ORT_TGZ:-${XDG_CACHE_HOME:-$HOME/.cache}/veil/onnxruntime-node-$ort_version.tgz}
+	if [ ! -f "$tgz" ] || [ "$(sha256sum "$tgz" | cut -d' ' -f1)" != "$ort_tgz_sha256" ]; then
+		mkdir -p "$(dirname "$tgz")"
+		echo "veil: fetching $ort_url" >&2
+		curl -fsSL --retry 3 -o "$tgz.tmp" "$ort_url" || { echo "veil: could not fetch $ort_url" >&2; return 1; }
+		mv "$tgz.tmp" "$tgz"
+	fi
+	local got
+	got=$(sha256sum "$tgz" | cut -d' ' -f1)
+	if [ "$got" != "$ort_tgz_sha256" ]; then
+		echo "veil: $tgz has sha256 $got, want $ort_tgz_sha256" >&2
+		return 1
+	fi
+	echo "$tgz"
+}
 
 mkdir -p "$dst"
 status=0
@@ -19,6 +54,24 @@ while read -r sum rel; do
 	if [ -f "$out" ] && [ "$(sha256sum "$out" | cut -d' ' -f1)" = "$sum" ]; then
 		continue
 	fi
+	case $rel in
+	onnxruntime/*)
+		[ "$rel" = "onnxruntime/linux-$ortarch/libonnxruntime.so.$ort_version" ] || continue
+		tgz=$(ort_tgz) || { status=1; continue; }
+		mkdir -p "$(dirname "$out")"
+		tar -xzf "$tgz" -O "package/bin/napi-v3/linux/$ortarch/libonnxruntime.so.$ort_version" >"$out.tmp"
+		got=$(sha256sum "$out.tmp" | cut -d' ' -f1)
+		if [ "$got" != "$sum" ]; then
+			rm -f "$out.tmp"
+			echo "veil: $rel from $tgz has sha256 $got, want $sum" >&2
+			status=1
+			continue
+		fi
+		mv "$out.tmp" "$out"
+		echo "veil: installed $rel (ONNX Runtime $ort_version, MIT, from npm onnxruntime-node)" >&2
+		continue
+		;;
+	esac
 	if [ ! -f "$src/$rel" ]; then
 		echo "veil: model $rel is missing: expected it at $src/$rel (upstream sources are listed in models/README.md)" >&2
 		status=1

@@ -28,11 +28,33 @@ const (
 	YuNetS640    = "yunet_2023_apache/yunet_s_640_640.onnx"
 	YuNetN640    = "yunet_2023_apache/yunet_n_640_640.onnx"
 	UltraFace640 = "ultraface/version-RFB-640.onnx"
-	PPOCRDet     = "ppocr_det/ch_PP-OCRv4_det_clipfix.onnx"
+	PPOCRDet     = "ppocr_det/ch_PP-OCRv4_det_clipfix.onnx" // edited for OpenCV 4.6 (models/README.md)
+	PPOCRDetORT  = "ppocr_det/ch_PP-OCRv4_det_infer.onnx"   // the unedited file, for ONNX Runtime
 	YoloCfg      = "yolofastest/yolo-fastest-1.1_coco/yolo-fastest-1.1.cfg"
 	YoloWeights  = "yolofastest/yolo-fastest-1.1_coco/yolo-fastest-1.1.weights"
 	CocoNames    = "yolofastest/yolo-fastest-1.1_coco/coco.names"
 )
+
+// ONNXRuntimeLib names ONNX Runtime's shared library for goarch ("" where
+// set-up provides none). It is not a model, but it is fetched, pinned and
+// checked as one: hack/setup-models.sh takes it from the npm package
+// onnxruntime-node (models/README.md).
+func ONNXRuntimeLib(goarch string) string {
+	switch goarch {
+	case "amd64":
+		return "onnxruntime/linux-x64/libonnxruntime.so.1.20.1"
+	case "arm64":
+		return "onnxruntime/linux-arm64/libonnxruntime.so.1.20.1"
+	}
+	return ""
+}
+
+// ForOtherMachine reports whether name is pinned for another machine than
+// goarch (ONNX Runtime's library for another architecture): set-up leaves
+// it out.
+func ForOtherMachine(name, goarch string) bool {
+	return strings.HasPrefix(name, "onnxruntime/") && name != ONNXRuntimeLib(goarch)
+}
 
 // ErrMissing and ErrChecksum are returned (wrapped) by Store.Path.
 var (

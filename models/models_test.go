@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -29,6 +30,9 @@ func TestStoreAcceptsPinnedFile(t *testing.T) {
 	// The checkout's models directory is filled by hack/setup-models.sh.
 	s := Open(filepath.Join("..", "models"))
 	for name := range s.pins {
+		if ForOtherMachine(name, runtime.GOARCH) {
+			continue
+		}
 		if _, err := s.Path(name); err != nil {
 			t.Errorf("%s: %v", name, err)
 		}

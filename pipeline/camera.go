@@ -155,6 +155,7 @@ func NewCamera(cfg CameraConfig, store *models.Store, out SampleWriter, log *slo
 		}
 		cc := *cfg.Count // the caller's stays as it was
 		cc.Reuse = guardReuse(cfg, cc.Reuse)
+		cc.DNN = cfg.Engine.DNN
 		cfg.Count = &cc
 	}
 	eng, err := NewEngine(cfg.Engine, store)
@@ -162,6 +163,11 @@ func NewCamera(cfg CameraConfig, store *models.Store, out SampleWriter, log *slo
 		return nil, fmt.Errorf("camera %s: %w", cfg.Name, err)
 	}
 	c := &Camera{cfg: cfg, eng: eng, out: out, log: log.With("camera", cfg.Name), done: make(chan struct{})}
+	if dnn, why := eng.DNN(); why != nil {
+		c.log.Warn("detectors on OpenCV: ONNX Runtime unavailable", "dnn", dnn, "err", why)
+	} else {
+		c.log.Info("detectors", "dnn", dnn)
+	}
 	if cfg.Count != nil {
 		if c.counting, err = NewCounting(*cfg.Count, store); err != nil {
 			eng.Close()

@@ -35,6 +35,7 @@ type CountConfig struct {
 	Reuse     detect.Reuse // answer unchanged tiles from memory
 	Lines     []count.Line // fractions of the frame
 	Zones     []count.Zone // fractions of the frame
+	DNN       string       // Yolo-Fastest's inference engine, as Config.DNN (a camera gives its engine's)
 }
 
 // CountSnapshot is what a camera has counted so far.
@@ -89,7 +90,11 @@ func NewCounting(cfg CountConfig, store *models.Store) (*Counting, error) {
 	if err != nil {
 		return nil, err
 	}
-	y, err := detect.NewYolo(detect.YoloConfig{Cfg: cfgPath, Weights: weights, Input: image.Pt(320, 320), Threshold: min(cfg.Threshold, SharedThreshold), Passes: cfg.Passes, Reuse: cfg.Reuse})
+	dnn, _, err := ChooseDNN(cfg.DNN, store)
+	if err != nil {
+		return nil, err
+	}
+	y, err := detect.NewYolo(detect.YoloConfig{Cfg: cfgPath, Weights: weights, Input: image.Pt(320, 320), Threshold: min(cfg.Threshold, SharedThreshold), Passes: cfg.Passes, Reuse: cfg.Reuse, DNN: dnn})
 	if err != nil {
 		return nil, err
 	}

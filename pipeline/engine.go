@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"image"
 	"math"
+	"runtime"
 	"slices"
 	"time"
 
@@ -81,7 +82,23 @@ type Config struct {
 	Reuse detect.Reuse `json:"reuse"`
 
 	Style redact.Style `json:"style"`
+
+	// DNN is the inference engine of the detectors' networks (on ONNX
+	// Runtime, Yolo-Fastest's Darknet files are made into an ONNX model in
+	// memory: detect.YoloConfig.DNN): "onnxruntime",
+	// "opencv", or "auto" ("" too): ONNX Runtime when the models directory
+	// holds its library for this machine (hack/setup-models.sh) and it
+	// loads, else OpenCV. Both give the same boxes; ONNX Runtime costs less
+	// than half the CPU (bench/README.md).
+	DNN string `json:"dnn,omitempty"`
 }
+
+// DNN names Config.DNN's choices.
+const (
+	DNNAuto        = "auto"
+	DNNOpenCV      = "opencv"
+	DNNONNXRuntime = "onnxruntime"
+)
 
 // DefaultConfig is what `veil redact` uses without flags.
 func DefaultConfig() Config {
@@ -120,6 +137,8 @@ func (c Config) Validate() error {
 	switch {
 	case !c.Faces && !c.Plates:
 		return errors.New("config: faces and plates are both off: nothing would be redacted")
+	case c.DNN != "" && c.DNN != DNNAuto && c.DNN != DNNOpenCV && c.DNN != DNNONNXRuntime:
+		return fmt.Errorf("config: dnn %q: want auto, opencv or onnxruntime", c.DNN)
 	case c.FaceModel != "" && c.FaceModel != "yunet" && c.FaceModel != "yunet-s" && c.FaceModel != "yunet-n":
 		return fmt.Errorf("config: face model %q: want yunet, yunet-s or yunet-n", c.FaceModel)
 	case !(c.FaceThreshold > 0 && c.FaceThreshold < 1): // NaN too
@@ -172,6 +191,40 @@ type Engine struct {
 	vehicles *detect.Yolo
 	red      *redact.Redactor
 	oneByOne bool // detectors one after another (OneByOne)
+	dnn      detect.DNN
+	dnnWhy   error // why "auto" chose OpenCV
+}
+
+// DNN is the inference engine the ONNX detectors run on and, when Config.DNN
+// was "auto" and that is OpenCV, why ONNX Runtime is not used.
+func (e *Engine) DNN() (detect.DNN, error) { return e.dnn, e.dnnWhy }
+
+// ChooseDNN resolves Config.DNN (and loads ONNX Runtime when it is the
+// choice): ONNX Runtime's library comes from the models store, checked by
+// sha256 like the weights. why is set when "auto" fell back to OpenCV; err
+// when "onnxruntime" was asked for and cannot be had.
+func ChooseDNN(want string, store *models.Store) (dnn detect.DNN, why error, err error) {
+	if want == DNNOpenCV {
+		return detect.OpenCV, nil, nil
+	}
+	load := func() error {
+		name := models.ONNXRuntimeLib(runtime.GOARCH)
+		if name == "" {
+			return fmt.Errorf("onnxruntime: set-up provides no library for %s", runtime.GOARCH)
+		}
+		p, err := store.Path(name)
+		if err != nil {
+			return err
+		}
+		return detect.LoadONNXRuntime(p)
+	}
+	if err := load(); err != nil {
+		if want == DNNONNXRuntime {
+			return 0, nil, err
+		}
+		return detect.OpenCV, err, nil
+	}
+	return detect.ONNXRuntime, nil, nil
 }
 
 // OneByOne makes DetectAlong run the detectors one after another, not side
@@ -193,6 +246,16 @@ func NewEngine(cfg Config, store *models.Store) (*Engine, error) {
 }
 
 func (e *Engine) load(cfg Config, store *models.Store) error {
+	if cfg.Faces || cfg.Plates {
+		var err error
+		if e.dnn, e.dnnWhy, err = ChooseDNN(cfg.DNN, store); err != nil {
+			return err
+		}
+	}
+	ppocr := models.PPOCRDet
+	if e.dnn == detect.ONNXRuntime {
+		ppocr = models.PPOCRDetORT // the edit OpenCV needs is invalid ONNX
+	}
 	paths := map[string]string{}
 	face, faceIn, v2023 := models.YuNet640, image.Pt(640, 480), false
 	switch cfg.FaceModel {
@@ -201,8 +264,8 @@ func (e *Engine) load(cfg Config, store *models.Store) error {
 	case "yunet-n":
 		face, faceIn, v2023 = models.YuNetN640, image.Pt(640, 640), true
 	}
-	for _, name := range []string{face, models.UltraFace640, models.PPOCRDet, models.YoloCfg, models.YoloWeights} {
-		need := (name == face && cfg.Faces) || (name == models.UltraFace640 && cfg.Faces && cfg.UltraFace) || (name == models.PPOCRDet && cfg.Plates) ||
+	for _, name := range []string{face, models.UltraFace640, ppocr, models.YoloCfg, models.YoloWeights} {
+		need := (name == face && cfg.Faces) || (name == models.UltraFace640 && cfg.Faces && cfg.UltraFace) || (name == ppocr && cfg.Plates) ||
 			((name == models.YoloCfg || name == models.YoloWeights) && cfg.Plates && cfg.PlateVehicles)
 		if !need {
 			continue
@@ -220,13 +283,13 @@ func (e *Engine) load(cfg Config, store *models.Store) error {
 			// finds 0.815 of 64-128 px faces, at 0.5 0.954 (models/README.md).
 			high = min(high, yunet2023High)
 		}
-		y, err := detect.NewYuNet(detect.YuNetConfig{Model: paths[face], Input: faceIn, V2023: v2023, Threshold: faceThresholds(cfg, high), Passes: cfg.FacePasses, Reuse: cfg.Reuse})
+		y, err := detect.NewYuNet(detect.YuNetConfig{Model: paths[face], Input: faceIn, V2023: v2023, Threshold: faceThresholds(cfg, high), Passes: cfg.FacePasses, Reuse: cfg.Reuse, DNN: e.dnn})
 		if err != nil {
 			return err
 		}
 		e.faces = y
 		if cfg.UltraFace {
-			u, err := detect.NewUltraFace(detect.UltraFaceConfig{Model: paths[models.UltraFace640], Input: image.Pt(640, 480), Threshold: faceThresholds(cfg, cfg.UltraThreshold), Passes: cfg.UltraPasses, Reuse: cfg.Reuse})
+			u, err := detect.NewUltraFace(detect.UltraFaceConfig{Model: paths[models.UltraFace640], Input: image.Pt(640, 480), Threshold: faceThresholds(cfg, cfg.UltraThreshold), Passes: cfg.UltraPasses, Reuse: cfg.Reuse, DNN: e.dnn})
 			if err != nil {
 				return err
 			}
@@ -234,7 +297,7 @@ func (e *Engine) load(cfg Config, store *models.Store) error {
 		}
 	}
 	if cfg.Plates {
-		pc := detect.PPOCRConfig{Model: paths[models.PPOCRDet], Input: image.Pt(640, 640), Threshold: 0.3, BoxThresh: cfg.PlateThreshold, Passes: cfg.PlatePasses, Reuse: cfg.Reuse}
+		pc := detect.PPOCRConfig{Model: paths[ppocr], Input: image.Pt(640, 640), Threshold: 0.3, BoxThresh: cfg.PlateThreshold, Passes: cfg.PlatePasses, Reuse: cfg.Reuse, DNN: e.dnn}
 		if cfg.PlateVehicles && cfg.PlateVehicleSmall > 0 {
 			pc.SmallInput = image.Pt(cfg.PlateVehicleSmall, cfg.PlateVehicleSmall)
 		}
@@ -244,7 +307,7 @@ func (e *Engine) load(cfg Config, store *models.Store) error {
 		}
 		e.plates = d
 		if cfg.PlateVehicles {
-			y, err := detect.NewYolo(detect.YoloConfig{Cfg: paths[models.YoloCfg], Weights: paths[models.YoloWeights], Input: image.Pt(320, 320), Threshold: 0.25, Passes: cfg.VehiclePasses, Reuse: cfg.Reuse})
+			y, err := detect.NewYolo(detect.YoloConfig{Cfg: paths[models.YoloCfg], Weights: paths[models.YoloWeights], Input: image.Pt(320, 320), Threshold: 0.25, Passes: cfg.VehiclePasses, Reuse: cfg.Reuse, DNN: e.dnn})
 			if err != nil {
 				return err
 			}

@@ -94,10 +94,11 @@ func engineFlags(fs *flag.FlagSet) func() (pipeline.Config, string, error) {
 	faceMidW := fs.Int("face-mid-width", def.FaceMidWidth, "face boxes narrower than this (px) use -face-mid-threshold (0: off)")
 	platePad := fs.Float64("plate-pad", def.PlatePad, "grow plate boxes by this share of their height up and down, and twice this share of their width sideways")
 	modelsDir := fs.String("models", "", "models directory (default $VEIL_MODELS or ./models)")
+	dnn := fs.String("dnn", pipeline.DNNAuto, "inference engine of the ONNX detectors: onnxruntime, opencv, or auto (ONNX Runtime when set-up installed it in the models directory)")
 	return func() (pipeline.Config, string, error) {
 		c := def
 		var err error
-		c.Faces, c.Plates, c.FaceModel = *faces, *plates, *faceModel
+		c.Faces, c.Plates, c.FaceModel, c.DNN = *faces, *plates, *faceModel, *dnn
 		if c.Style, err = redact.ParseStyle(*style); err != nil {
 			return c, "", err
 		}

@@ -135,8 +135,10 @@ func newGateway(cfg config.Config, log *slog.Logger) (*gateway, error) {
 		for i, z := range cc.Zones {
 			zones[i] = z
 		}
+		eng := cc.Detect.Config
+		eng.DNN = cfg.DNN
 		pc := pipeline.CameraConfig{
-			Name: cc.Name, Source: cc.Source, Engine: cc.Detect.Config, Zones: zones,
+			Name: cc.Name, Source: cc.Source, Engine: eng, Zones: zones,
 			Width: cc.Width, Height: cc.Height, FPS: cc.FPS, BitrateKbps: cc.BitrateKbps,
 			MaxLatency: cc.MaxLatency, Hold: cc.Hold, Guard: cc.Mode == config.ModeGuard, DetectFPS: cc.DetectFPS, GuardRecheck: cc.GuardRecheck,
 		}

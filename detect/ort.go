@@ -1,0 +1,179 @@
+package detect
+
+import (
+	"fmt"
+	"os"
+	"sync"
+
+	ort "github.com/yalue/onnxruntime_go"
+	"gocv.io/x/gocv"
+)
+
+// ortLib is the ONNX Runtime library the process loaded: ONNX Runtime's
+// environment is process-wide, so it is loaded once, from one file.
+var ortLib struct {
+	mu   sync.Mutex
+	path string
+	err  error
+}
+
+// LoadONNXRuntime loads ONNX Runtime's shared library from path (a file the
+// models store has checked: models.ONNXRuntimeLib) for networks loaded on
+// ONNXRuntime. Loading it again from the same path does nothing; from
+// another, it is an error. The library must be ONNX Runtime 1.20 or later
+// (its C API version 20).
+func LoadONNXRuntime(path string) error {
+	ortLib.mu.Lock()
+	defer ortLib.mu.Unlock()
+	if ortLib.path != "" {
+		if path != ortLib.path {
+			return fmt.Errorf("onnxruntime: already loaded from %s, not %s", ortLib.path, path)
+		}
+		return ortLib.err
+	}
+	if err := checkModelFile(path); err != nil {
+		return fmt.Errorf("onnxruntime: %w", err)
+	}
+	ort.SetSharedLibraryPath(path)
+	ortLib.path = path
+	if err := ort.InitializeEnvironment(); err != nil {
+		ortLib.err = fmt.Errorf("onnxruntime: loading %s: %w", path, err)
+	}
+	return ortLib.err
+}
+
+func ortLoaded() bool {
+	ortLib.mu.Lock()
+	defer ortLib.mu.Unlock()
+	return ortLib.path != "" && ortLib.err == nil
+}
+
+// ortNet is a network on ONNX Runtime. It runs on one thread, as a
+// guard-mode camera's networks do on OpenCV (bench/README.md): detectors
+// run side by side for parallelism, and a pool of ONNX Runtime's own would
+// spin between runs. Outputs are kept per input shape and written again by
+// each run of that shape, so a run allocates nothing but its input's header.
+type ortNet struct {
+	s     *ort.DynamicAdvancedSession
+	names []string
+	byIn  map[[4]int64][]ort.Value
+	data  []tensor
+}
+
+// ortShapes bounds how many input shapes a network keeps outputs for (PP-OCR
+// runs three: its large, middle and small inputs).
+const ortShapes = 4
+
+// newORTNet loads the ONNX file at path. outs names the outputs forward
+// returns; none: the model's only output.
+func newORTNet(path string, outs []string) (*ortNet, error) {
+	model, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("onnxruntime: %w", err)
+	}
+	n, err := newORTNetData(model, outs)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return n, nil
+}
+
+// newORTNetData loads an ONNX model held in memory.
+func newORTNetData(model []byte, outs []string) (*ortNet, error) {
+	if !ortLoaded() {
+		return nil, fmt.Errorf("ONNX Runtime is not loaded (models.ONNXRuntimeLib)")
+	}
+	ins, outInfo, err := ort.GetInputOutputInfoWithONNXData(model)
+	if err != nil {
+		return nil, fmt.Errorf("onnxruntime: %w", err)
+	}
+	if len(ins) != 1 {
+		return nil, fmt.Errorf("onnxruntime: the model has %d inputs, want 1", len(ins))
+	}
+	if len(outs) == 0 {
+		if len(outInfo) != 1 {
+			return nil, fmt.Errorf("onnxruntime: the model has %d outputs, want 1", len(outInfo))
+		}
+		outs = []string{outInfo[0].Name}
+	}
+	opts, err := ort.NewSessionOptions()
+	if err != nil {
+		return nil, fmt.Errorf("onnxruntime: %w", err)
+	}
+	defer opts.Destroy()
+	if err := opts.SetIntraOpNumThreads(1); err != nil {
+		return nil, fmt.Errorf("onnxruntime: %w", err)
+	}
+	if err := opts.SetInterOpNumThreads(1); err != nil {
+		return nil, fmt.Errorf("onnxruntime: %w", err)
+	}
+	s, err := ort.NewDynamicAdvancedSessionWithONNXData(model, []string{ins[0].Name}, outs, opts)
+	if err != nil {
+		return nil, fmt.Errorf("onnxruntime: %w", err)
+	}
+	return &ortNet{s: s, names: outs, byIn: map[[4]int64][]ort.Value{}}, nil
+}
+
+func (n *ortNet) forward(blob gocv.Mat) ([]tensor, error) {
+	dims := blob.Size()
+	if len(dims) != 4 || blob.Type() != gocv.MatTypeCV32F {
+		return nil, fmt.Errorf("detect: input blob is %v %v, want 4-d float32", dims, blob.Type())
+	}
+	in, err := floatData(blob, dims[0]*dims[1]*dims[2]*dims[3])
+	if err != nil {
+		return nil, err
+	}
+	key := [4]int64{int64(dims[0]), int64(dims[1]), int64(dims[2]), int64(dims[3])}
+	t, err := ort.NewTensor(ort.NewShape(key[:]...), in)
+	if err != nil {
+		return nil, fmt.Errorf("onnxruntime: input: %w", err)
+	}
+	defer t.Destroy()
+	outs, ok := n.byIn[key]
+	if !ok {
+		if len(n.byIn) >= ortShapes {
+			n.release()
+		}
+		outs = make([]ort.Value, len(n.names)) // made by the first run
+	}
+	if err := n.s.Run([]ort.Value{t}, outs); err != nil {
+		if !ok {
+			destroy(outs)
+		}
+		return nil, fmt.Errorf("onnxruntime: %w", err)
+	}
+	n.byIn[key] = outs
+	n.data = n.data[:0]
+	for i, v := range outs {
+		f, ok := v.(*ort.Tensor[float32])
+		if !ok || len(f.GetData()) == 0 {
+			return nil, fmt.Errorf("onnxruntime: output %s is not float32 values", n.names[i])
+		}
+		dims := make([]int, len(f.GetShape()))
+		for j, d := range f.GetShape() {
+			dims[j] = int(d)
+		}
+		n.data = append(n.data, tensor{f.GetData(), dims})
+	}
+	return n.data, nil
+}
+
+func destroy(vs []ort.Value) {
+	for _, v := range vs {
+		if v != nil {
+			v.Destroy()
+		}
+	}
+}
+
+func (n *ortNet) release() {
+	for k, vs := range n.byIn {
+		destroy(vs)
+		delete(n.byIn, k)
+	}
+}
+
+func (n *ortNet) close() error {
+	n.release()
+	return n.s.Destroy()
+}
