@@ -193,7 +193,7 @@ type Report struct {
 	Version  string     `json:"version"`
 	Time     time.Time  `json:"time"`
 	Host     Host       `json:"host"`
-	DNN      string     `json:"dnn"` // the ONNX detectors' inference engine in every run: onnxruntime or opencv
+	DNN      string     `json:"dnn"` // the detectors' inference engine in every run: onnxruntime or opencv
 	Runs     []Run      `json:"runs"`
 	Ratios   []Ratio    `json:"ratios"`
 	Schedule []Schedule `json:"schedule,omitempty"`

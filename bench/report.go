@@ -14,7 +14,7 @@ import (
 // WriteTable prints the runs and ratios for people.
 func (r *Report) WriteTable(w io.Writer) error {
 	if r.DNN != "" {
-		fmt.Fprintf(w, "ONNX detectors on %s\n", r.DNN)
+		fmt.Fprintf(w, "detectors on %s\n", r.DNN)
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "clip\tmode\tsize\tframes\tdropped\tfps\tCPU ms/frame\tp50 ms\tp95 ms\tp99 ms\tRSS MB start→end\t")

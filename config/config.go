@@ -33,7 +33,7 @@ type Config struct {
 	// forward pass) spreads over, process-wide; 0: chosen by the cameras
 	// (CVThreads); -1: OpenCV's default (every core).
 	OpenCVThreads int `yaml:"opencv_threads"`
-	// DNN: the inference engine of the ONNX detectors, process-wide
+	// DNN: the inference engine of the detectors' networks, process-wide
 	// (pipeline.Config.DNN): auto (ONNX Runtime when set-up installed it,
 	// else OpenCV), onnxruntime or opencv.
 	DNN     string  `yaml:"dnn"`

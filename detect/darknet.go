@@ -65,8 +65,17 @@ func darknetONNX(cfg, weights []byte) ([]byte, []yoloHead, error) {
 			if s.int("pad", 0) == 1 {
 				pad = size / 2
 			}
-			if filters < 1 || size < 1 || stride < 1 || groups < 1 || c%groups != 0 || filters%groups != 0 {
-				return nil, nil, fmt.Errorf("darknet: layer %d: convolution of %d channels, %d filters, size %d, groups %d", i, c, filters, size, groups)
+			if c > 1<<20 || filters < 1 || filters > maxDarknetDim || size < 1 || size > 15 || stride < 1 || stride > 8 || pad < 0 || pad > size ||
+				groups < 1 || c%groups != 0 || filters%groups != 0 {
+				return nil, nil, fmt.Errorf("darknet: layer %d: convolution of %d channels, %d filters, size %d, stride %d, padding %d, groups %d", i, c, filters, size, stride, pad, groups)
+			}
+			per := c / groups * size * size
+			nbn := 0
+			if bn {
+				nbn = 3
+			}
+			if need := 4 * (filters*(1+nbn) + filters*per); need > len(w.b) {
+				return nil, nil, fmt.Errorf("darknet: layer %d: weights end early: %d bytes wanted, %d left", i, need, len(w.b))
 			}
 			bias := w.floats(filters)
 			scale := make([]float32, filters)
@@ -80,7 +89,6 @@ func darknetONNX(cfg, weights []byte) ([]byte, []yoloHead, error) {
 					bias[j] -= mean[j] * scale[j]
 				}
 			}
-			per := c / groups * size * size
 			kernel := w.floats(filters * per)
 			for j := range filters {
 				for k := range per {
@@ -109,7 +117,7 @@ func darknetONNX(cfg, weights []byte) ([]byte, []yoloHead, error) {
 			c = filters
 		case "maxpool":
 			size := s.int("size", 1)
-			if s.int("stride", 1) != 1 || size%2 == 0 || s.int("padding", size-1) != size-1 {
+			if s.int("stride", 1) != 1 || size < 1 || size > 31 || size%2 == 0 || s.int("padding", size-1) != size-1 {
 				return nil, nil, fmt.Errorf("darknet: layer %d: only odd-sized max pools at stride 1 are supported", i)
 			}
 			p := (size - 1) / 2
@@ -147,7 +155,7 @@ func darknetONNX(cfg, weights []byte) ([]byte, []yoloHead, error) {
 			g.node("Add", []string{name, names[from]}, out)
 		case "upsample":
 			st := s.int("stride", 2)
-			if st < 1 {
+			if st < 1 || st > 8 {
 				return nil, nil, fmt.Errorf("darknet: layer %d: upsample stride %d", i, st)
 			}
 			g.initializer(out+"_scales", []int64{4}, []float32{1, 1, float32(st), float32(st)})
@@ -182,6 +190,10 @@ func darknetONNX(cfg, weights []byte) ([]byte, []yoloHead, error) {
 	return g.model(), heads, nil
 }
 
+// maxDarknetDim bounds a cfg's filter and class counts, so that no product
+// of them overflows or asks for more memory than a weights file can fill.
+const maxDarknetDim = 1 << 14
+
 // yoloHead is one [yolo] layer: the model output it reads, the anchors (in
 // input pixels) of its boxes and the classes each scores.
 type yoloHead struct {
@@ -210,7 +222,7 @@ func newYoloHead(s darknetSection, c int) (yoloHead, error) {
 	if sxy := s.str("scale_x_y", "1"); sxy != "1" && sxy != "1.0" && sxy != "1.00" || s.has("new_coords") {
 		return yoloHead{}, fmt.Errorf("scale_x_y %s or new_coords: not supported", sxy)
 	}
-	if h.classes < 1 || c != len(h.anchors)*(5+h.classes) {
+	if h.classes < 1 || h.classes > maxDarknetDim || c != len(h.anchors)*(5+h.classes) {
 		return yoloHead{}, fmt.Errorf("%d channels for %d anchors of %d classes", c, len(h.anchors), h.classes)
 	}
 	return h, nil

@@ -1,8 +1,8 @@
 // Package detect finds the regions Veil must destroy (faces, number plates) and
 // the objects it counts (people, vehicles). Every detector here runs a fixed-size
-// network over one or more tiles of the frame (see Passes), on OpenCV's DNN
-// module or, for ONNX files, on ONNX Runtime (DNN), and returns boxes in the
-// frame's own pixel coordinates.
+// network over one or more tiles of the frame (see Passes), on ONNX Runtime or
+// OpenCV's DNN module (DNN), and returns boxes in the frame's own pixel
+// coordinates.
 //
 // Detectors borrow the frame they are given: they never keep it, never modify
 // it, and close every temporary Mat they create. A detector is not safe for

@@ -3,6 +3,7 @@ package detect
 import (
 	"image"
 	"path/filepath"
+	"runtime"
 	"testing"
 
 	"gocv.io/x/gocv"
@@ -109,5 +110,52 @@ func TestPPOCRSmallNetsLoadWhenNeeded(t *testing.T) {
 	zoomed(image.Rect(0, 0, 96, 64)) // 384x256: 448
 	if !p.smaller[1].failed || p.smaller[1].p != nil || p.t.run != before+1 {
 		t.Errorf("448 failed %v, loaded %v; large input ran %d tiles, want 1", p.smaller[1].failed, p.smaller[1].p != nil, p.t.run-before)
+	}
+}
+
+// TestPPOCRSmallNetsShareORTSession: on ONNX Runtime the smaller inputs run
+// on the large input's session (it takes any size): nothing more is loaded,
+// and closing them leaves it open.
+func TestPPOCRSmallNetsShareORTSession(t *testing.T) {
+	st := models.Open(testenv.Models(t))
+	lib := models.ONNXRuntimeLib(runtime.GOARCH)
+	if lib == "" {
+		t.Skipf("no ONNX Runtime for %s", runtime.GOARCH)
+	}
+	libPath, err := st.Path(lib)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := LoadONNXRuntime(libPath); err != nil {
+		t.Fatal(err)
+	}
+	model, err := st.Path(models.PPOCRDetORT)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := NewPPOCR(PPOCRConfig{Model: model, Input: image.Pt(640, 640), Threshold: 0.3, BoxThresh: 0.5, SmallInput: image.Pt(320, 320), DNN: ONNXRuntime})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	img := gocv.NewMatWithSize(576, 768, gocv.MatTypeCV8UC3)
+	defer img.Close()
+	for _, r := range []image.Rectangle{image.Rect(0, 0, 48, 48), image.Rect(0, 0, 96, 64)} { // 320, 448
+		if _, err := p.DetectZoomed(img, r, 4, 2); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, s := range p.smaller {
+		if s.p == nil {
+			t.Fatalf("%v not made", s.in)
+		}
+		if b, ok := s.p.t.dnn.(borrowed); !ok || b.network != p.t.dnn {
+			t.Errorf("%v runs on its own network, not the large input's", s.in)
+		}
+		s.p.Close()
+	}
+	p.smaller = nil
+	if _, err := p.Detect(img); err != nil {
+		t.Errorf("the large input after the smaller ones closed: %v", err)
 	}
 }

@@ -7,9 +7,10 @@ import (
 	"gocv.io/x/gocv"
 )
 
-// DNN is the inference engine an ONNX detector runs on. The same file gives
-// the same outputs on either (within 1e-5, TestRuntimesAgree); ONNX Runtime
-// takes less than half the CPU on YuNet and PP-OCR (bench/README.md).
+// DNN is the inference engine a detector's network runs on. The same files
+// give the same boxes on either (TestDNNsAgree); ONNX Runtime takes about
+// half OpenCV's CPU, a third on YuNet (bench/README.md). Yolo-Fastest's
+// Darknet files run on it as an ONNX model made in memory (darknetONNX).
 type DNN uint8
 
 const (
@@ -43,6 +44,11 @@ type tensor struct {
 	v    []float32
 	dims []int
 }
+
+// borrowed is a network its owner closes, lent to another tiler.
+type borrowed struct{ network }
+
+func (borrowed) close() error { return nil }
 
 // loadNet checks path, then loads it on dnn. outs names the outputs forward
 // returns; none means the model's only output.

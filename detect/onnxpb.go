@@ -37,39 +37,36 @@ const (
 	attrInts   = 7
 )
 
-func intsAttr(name string, v ...int) pbuf {
+// attr is an AttributeProto named name, of type typ, whose value set writes.
+func attr(name string, typ int64, set func(a *pbuf)) pbuf {
 	var a pbuf
 	a.str(1, name)
-	for _, x := range v {
-		a.int(8, int64(x))
-	}
-	a.int(20, attrInts)
+	set(&a)
+	a.int(20, typ)
 	return a
+}
+
+func intsAttr(name string, v ...int) pbuf {
+	return attr(name, attrInts, func(a *pbuf) {
+		for _, x := range v {
+			a.int(8, int64(x))
+		}
+	})
 }
 
 func intAttr(name string, v int) pbuf {
-	var a pbuf
-	a.str(1, name)
-	a.int(3, int64(v))
-	a.int(20, attrInt)
-	return a
+	return attr(name, attrInt, func(a *pbuf) { a.int(3, int64(v)) })
 }
 
 func floatAttr(name string, v float32) pbuf {
-	var a pbuf
-	a.str(1, name)
-	a.tag(2, 5)
-	a = binary.LittleEndian.AppendUint32(a, math.Float32bits(v))
-	a.int(20, attrFloat)
-	return a
+	return attr(name, attrFloat, func(a *pbuf) {
+		a.tag(2, 5)
+		*a = binary.LittleEndian.AppendUint32(*a, math.Float32bits(v))
+	})
 }
 
 func stringAttr(name, v string) pbuf {
-	var a pbuf
-	a.str(1, name)
-	a.str(4, v)
-	a.int(20, attrString)
-	return a
+	return attr(name, attrString, func(a *pbuf) { a.str(4, v) })
 }
 
 func (g *onnxGraph) node(op string, ins []string, out string, attrs ...pbuf) {

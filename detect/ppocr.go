@@ -75,9 +75,10 @@ func NewPPOCR(c PPOCRConfig) (*PPOCR, error) {
 }
 
 // smallNet is one of DetectZoomed's smaller networks, loaded when a region
-// first needs it: each costs RSS once run (measured: 26 MB for 320x320, 52
-// for 448x448, 94 for 640x640), and a camera that never sees a vehicle of
-// its size never pays it.
+// first needs it: on OpenCV each is a Net of its own that costs RSS once run
+// (measured: 26 MB for 320x320, 52 for 448x448, 94 for 640x640), and a
+// camera that never sees a vehicle of its size never pays it. On ONNX
+// Runtime it borrows the large input's session, which takes any size.
 type smallNet struct {
 	in     image.Point
 	p      *PPOCR // nil until loaded
@@ -88,6 +89,13 @@ type smallNet struct {
 // if it cannot be loaded).
 func (p *PPOCR) net(i int) *tiler {
 	s := &p.smaller[i]
+	if s.p == nil && !s.failed && p.dnn == ONNXRuntime {
+		// ONNX Runtime runs the large input's session at any size: no
+		// second model to load, nor its memory.
+		n := &PPOCR{in: s.in, threshold: p.threshold, boxThresh: p.boxThresh, minSide: p.minSide, model: p.model, dnn: p.dnn}
+		n.t = newTiler(n, borrowed{p.t.dnn}, nil, Reuse{})
+		s.p = n
+	}
 	if s.p == nil && !s.failed {
 		n, err := NewPPOCR(PPOCRConfig{Model: p.model, Input: s.in, Threshold: p.threshold, BoxThresh: p.boxThresh, DNN: p.dnn})
 		if err != nil {

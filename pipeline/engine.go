@@ -195,7 +195,7 @@ type Engine struct {
 	dnnWhy   error // why "auto" chose OpenCV
 }
 
-// DNN is the inference engine the ONNX detectors run on and, when Config.DNN
+// DNN is the inference engine the detectors run on and, when Config.DNN
 // was "auto" and that is OpenCV, why ONNX Runtime is not used.
 func (e *Engine) DNN() (detect.DNN, error) { return e.dnn, e.dnnWhy }
 

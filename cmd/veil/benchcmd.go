@@ -57,7 +57,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer, log 
 	plots := fs.String("plots", "", "write SVG plots (stages.svg, latency-*.svg) into this directory")
 	modelsDir := fs.String("models", "", "models directory (default $VEIL_MODELS or ./models)")
 	preset := fs.String("preset", "live", "detector preset of the veil and live runs: live or thorough")
-	dnn := fs.String("dnn", pipeline.DNNAuto, "inference engine of the ONNX detectors in every run: onnxruntime, opencv, or auto (ONNX Runtime when set-up installed it)")
+	dnn := fs.String("dnn", pipeline.DNNAuto, "inference engine of the detectors in every run: onnxruntime, opencv, or auto (ONNX Runtime when set-up installed it)")
 	count := fs.Bool("count", true, "count people and vehicles in the naive, veil and live runs")
 	guard := fs.Float64("guard", pipeline.GuardThreshold, "guard, stride and schedule modes: the guard's change threshold (grey levels of a 4x4 block's mean; twice it for a 2x2 cell's)")
 	guardLags := fs.String("guard-lags", "3,6,12", "schedule mode: lags (frames) at which the guard's recall is measured, comma-separated")

@@ -94,7 +94,7 @@ func engineFlags(fs *flag.FlagSet) func() (pipeline.Config, string, error) {
 	faceMidW := fs.Int("face-mid-width", def.FaceMidWidth, "face boxes narrower than this (px) use -face-mid-threshold (0: off)")
 	platePad := fs.Float64("plate-pad", def.PlatePad, "grow plate boxes by this share of their height up and down, and twice this share of their width sideways")
 	modelsDir := fs.String("models", "", "models directory (default $VEIL_MODELS or ./models)")
-	dnn := fs.String("dnn", pipeline.DNNAuto, "inference engine of the ONNX detectors: onnxruntime, opencv, or auto (ONNX Runtime when set-up installed it in the models directory)")
+	dnn := fs.String("dnn", pipeline.DNNAuto, "inference engine of the detectors: onnxruntime, opencv, or auto (ONNX Runtime when set-up installed it in the models directory)")
 	return func() (pipeline.Config, string, error) {
 		c := def
 		var err error
