@@ -29,9 +29,11 @@ import (
 type Config struct {
 	LogLevel string `yaml:"log_level"` // debug, info, warn, error
 	Models   string `yaml:"models"`    // models directory ("": $VEIL_MODELS or ./models)
-	// OpenCVThreads: threads each OpenCV parallel loop (each network's
-	// forward pass) spreads over, process-wide; 0: chosen by the cameras
-	// (CVThreads); -1: OpenCV's default (every core).
+	// OpenCVThreads: threads each OpenCV parallel loop (each resize and
+	// colour conversion, and each network's forward pass when a network
+	// runs on OpenCV: dnn) spreads over, process-wide; 0: chosen by the
+	// cameras (CVThreads); -1: OpenCV's default (every core). Networks on
+	// ONNX Runtime run on one thread each.
 	OpenCVThreads int `yaml:"opencv_threads"`
 	// DNN: the inference engine of the detectors' networks, process-wide
 	// (pipeline.Config.DNN): auto (ONNX Runtime when set-up installed it,

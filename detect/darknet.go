@@ -46,6 +46,9 @@ func darknetONNX(cfg, weights []byte) ([]byte, []yoloHead, error) {
 	c, name := 3, "data" // the previous layer's
 	var heads []yoloHead
 	for i, s := range secs[1:] {
+		if err := s.only(); err != nil {
+			return nil, nil, fmt.Errorf("darknet: layer %d: %w", i, err)
+		}
 		ref := func(v int) (int, error) {
 			if v < 0 {
 				v += i
@@ -62,7 +65,7 @@ func darknetONNX(cfg, weights []byte) ([]byte, []yoloHead, error) {
 			filters, size, stride := s.int("filters", 1), s.int("size", 1), s.int("stride", 1)
 			groups, bn := s.int("groups", 1), s.int("batch_normalize", 0) == 1
 			pad := s.int("padding", 0)
-			if s.int("pad", 0) == 1 {
+			if s.int("pad", 0) != 0 {
 				pad = size / 2
 			}
 			if c > 1<<20 || filters < 1 || filters > maxDarknetDim || size < 1 || size > 15 || stride < 1 || stride > 8 || pad < 0 || pad > size ||
@@ -145,6 +148,9 @@ func darknetONNX(cfg, weights []byte) ([]byte, []yoloHead, error) {
 				g.node("Concat", ins, out, intAttr("axis", 1))
 			}
 		case "shortcut":
+			if !s.has("from") {
+				return nil, nil, fmt.Errorf("darknet: layer %d: shortcut without from", i)
+			}
 			from, err := ref(s.int("from", 0))
 			if err != nil {
 				return nil, nil, err
@@ -219,8 +225,8 @@ func newYoloHead(s darknetSection, c int) (yoloHead, error) {
 		}
 		h.anchors = append(h.anchors, [2]float32{all[2*m], all[2*m+1]})
 	}
-	if sxy := s.str("scale_x_y", "1"); sxy != "1" && sxy != "1.0" && sxy != "1.00" || s.has("new_coords") {
-		return yoloHead{}, fmt.Errorf("scale_x_y %s or new_coords: not supported", sxy)
+	if sxy, err := strconv.ParseFloat(s.str("scale_x_y", "1"), 64); err != nil || sxy != 1 {
+		return yoloHead{}, fmt.Errorf("scale_x_y %s: only 1 is supported", s.str("scale_x_y", "1"))
 	}
 	if h.classes < 1 || h.classes > maxDarknetDim || c != len(h.anchors)*(5+h.classes) {
 		return yoloHead{}, fmt.Errorf("%d channels for %d anchors of %d classes", c, len(h.anchors), h.classes)
@@ -284,12 +290,45 @@ func (s darknetSection) str(k, def string) string {
 	return def
 }
 
+// int is k's value as an integer (def when k is not set). A value that is
+// not one reads as math.MinInt32, which every caller rejects (out of range,
+// or a layer reference before the first).
 func (s darknetSection) int(k string, def int) int {
 	v, err := strconv.Atoi(s.str(k, strconv.Itoa(def)))
 	if err != nil {
-		return -1 // every caller rejects a negative value
+		return math.MinInt32
 	}
 	return v
+}
+
+// darknetKeys are the settings each supported section may have: anything
+// else (dilation, stride_x, an upsample's scale, new_coords...) would change
+// the network in a way the conversion does not follow, so it is an error.
+// Training-only settings are listed to be ignored.
+var darknetKeys = map[string][]string{
+	"convolutional": {"filters", "size", "stride", "pad", "padding", "groups", "batch_normalize", "activation"},
+	"maxpool":       {"size", "stride", "padding"},
+	"route":         {"layers"},
+	"shortcut":      {"from", "activation"},
+	"upsample":      {"stride"},
+	"dropout":       {"probability"},
+	"yolo": {"mask", "anchors", "classes", "num", "scale_x_y", "jitter", "ignore_thresh", "truth_thresh", "random",
+		"iou_thresh", "cls_normalizer", "iou_normalizer", "iou_loss", "nms_kind", "beta_nms", "max_delta", "resize", "counters_per_class", "label_smooth_eps", "objectness_smooth"},
+}
+
+// only reports a setting the section's kind does not support (an unknown
+// kind is reported by darknetONNX).
+func (s darknetSection) only() error {
+	keys, ok := darknetKeys[s.kind]
+	if !ok {
+		return nil
+	}
+	for k := range s.kv {
+		if !slices.Contains(keys, k) {
+			return fmt.Errorf("[%s] %s=%s not supported", s.kind, k, s.kv[k])
+		}
+	}
+	return nil
 }
 
 func parseDarknetCfg(b []byte) ([]darknetSection, error) {

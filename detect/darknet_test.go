@@ -70,14 +70,17 @@ func TestDarknetONNX(t *testing.T) {
 		cfg     string
 		weights []byte
 	}{
-		"weights short":   {string(cfg), weights[:len(weights)-4]},
-		"weights long":    {string(cfg), append(weights[:len(weights):len(weights)], 0, 0, 0, 0)},
-		"unknown layer":   {strings.Replace(tinyDarknet, "[yolo]", "[reorg]", 1), tinyWeights(24)},
-		"head mismatch":   {strings.Replace(tinyDarknet, "classes=1", "classes=2", 1), tinyWeights(24)},
-		"no net":          {strings.TrimPrefix(tinyDarknet, "[net]"), tinyWeights(24)},
-		"huge filters":    {strings.Replace(tinyDarknet, "filters=6", "filters=99999999", 1), tinyWeights(24)},
-		"bad activation":  {strings.Replace(tinyDarknet, "activation=linear", "activation=mish", 1), tinyWeights(24)},
-		"route to itself": {strings.Replace(tinyDarknet, "[yolo]", "[route]\nlayers=1\n\n[yolo]", 1), tinyWeights(24)},
+		"weights short":     {string(cfg), weights[:len(weights)-4]},
+		"weights long":      {string(cfg), append(weights[:len(weights):len(weights)], 0, 0, 0, 0)},
+		"unknown layer":     {strings.Replace(tinyDarknet, "[yolo]", "[reorg]", 1), tinyWeights(24)},
+		"head mismatch":     {strings.Replace(tinyDarknet, "classes=1", "classes=2", 1), tinyWeights(24)},
+		"no net":            {strings.TrimPrefix(tinyDarknet, "[net]"), tinyWeights(24)},
+		"huge filters":      {strings.Replace(tinyDarknet, "filters=6", "filters=99999999", 1), tinyWeights(24)},
+		"bad activation":    {strings.Replace(tinyDarknet, "activation=linear", "activation=mish", 1), tinyWeights(24)},
+		"route to itself":   {strings.Replace(tinyDarknet, "[yolo]", "[route]\nlayers=1\n\n[yolo]", 1), tinyWeights(24)},
+		"dilation":          {strings.Replace(tinyDarknet, "size=1\n", "size=1\ndilation=2\n", 1), tinyWeights(24)},
+		"shortcut, no from": {strings.Replace(tinyDarknet, "[yolo]", "[shortcut]\nactivation=linear\n\n[yolo]", 1), tinyWeights(24)},
+		"scale_x_y":         {strings.Replace(tinyDarknet, "num=1", "num=1\nscale_x_y=1.05", 1), tinyWeights(24)},
 	} {
 		if _, _, err := darknetONNX([]byte(tc.cfg), tc.weights); err == nil {
 			t.Errorf("%s: no error", name)

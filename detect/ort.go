@@ -3,6 +3,7 @@ package detect
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"sync"
 
 	ort "github.com/yalue/onnxruntime_go"
@@ -23,13 +24,19 @@ var ortLib struct {
 // another, it is an error. The library must be ONNX Runtime 1.20 or later
 // (its C API version 20).
 func LoadONNXRuntime(path string) error {
+	if p, err := filepath.EvalSymlinks(path); err == nil {
+		path = p // one file, however it is reached
+	}
 	ortLib.mu.Lock()
 	defer ortLib.mu.Unlock()
 	if ortLib.path != "" {
-		if path != ortLib.path {
-			return fmt.Errorf("onnxruntime: already loaded from %s, not %s", ortLib.path, path)
+		if path == ortLib.path {
+			return ortLib.err
 		}
-		return ortLib.err
+		if ortLib.err != nil {
+			return fmt.Errorf("onnxruntime: not loading %s: loading %s failed before: %w", path, ortLib.path, ortLib.err)
+		}
+		return fmt.Errorf("onnxruntime: already loaded from %s, not %s", ortLib.path, path)
 	}
 	if err := checkModelFile(path); err != nil {
 		return fmt.Errorf("onnxruntime: %w", err)
@@ -52,7 +59,8 @@ func ortLoaded() bool {
 // guard-mode camera's networks do on OpenCV (bench/README.md): detectors
 // run side by side for parallelism, and a pool of ONNX Runtime's own would
 // spin between runs. Outputs are kept per input shape and written again by
-// each run of that shape, so a run allocates nothing but its input's header.
+// each run of that shape, so a run allocates only headers (the input
+// tensor's, the shapes'), not the outputs' values.
 type ortNet struct {
 	s     *ort.DynamicAdvancedSession
 	names []string

@@ -29,17 +29,18 @@ type PPOCR struct {
 // PPOCRConfig sets up a PP-OCR detector.
 type PPOCRConfig struct {
 	Model     string
-	Input     image.Point // multiple of 32; one Net per size (OpenCV 4.6 breaks on size changes)
+	Input     image.Point // multiple of 32; on OpenCV one Net per size (OpenCV 4.6 breaks on size changes)
 	Threshold float32     // map threshold, PaddleOCR default 0.3
 	BoxThresh float32     // mean score of a box, PaddleOCR default 0.6
 	Passes    []Pass
 	Reuse     Reuse // answer unchanged tiles from memory (off when zero)
-	// SmallInput, when set, is a second network's input size (its own Net:
-	// OpenCV 4.6 cannot change a Net's size) for DetectZoomed's regions
-	// that fit it once magnified, instead of padding them to Input. A third
-	// sits between the two (midInput: half of Input's pixels for 320 and
-	// 640) for regions a little too large for SmallInput. Each is loaded
-	// when a region first needs it.
+	// SmallInput, when set, is a second input size for DetectZoomed's
+	// regions that fit it once magnified, instead of padding them to
+	// Input. A third sits between the two (midInput: half of Input's pixels
+	// for 320 and 640) for regions a little too large for SmallInput. On
+	// OpenCV each is a Net of its own (OpenCV 4.6 cannot change a Net's
+	// size), loaded when a region first needs it; on ONNX Runtime they
+	// share Input's session.
 	SmallInput image.Point
 	DNN        DNN // the inference engine (for the smaller networks too)
 }

@@ -75,6 +75,7 @@ func NewYolo(c YoloConfig) (*Yolo, error) {
 	default:
 		cv := gocv.ReadNet(c.Weights, c.Cfg) // Darknet, chosen by the file extensions
 		if cv.Empty() {
+			cv.Close()
 			return nil, fmt.Errorf("yolo: OpenCV could not load %s", c.Weights)
 		}
 		names := cv.GetLayerNames()
@@ -116,9 +117,10 @@ func (y *Yolo) Detect(img gocv.Mat) ([]Detection, error) {
 // Nothing is reused or remembered. The input is cut to the frame's shape
 // (wholeInput): a 4:3 frame fills 320x240 of a 320x320 input, a 16:9 one
 // 320x180, and the rows of padding below cost as much as the frame's own.
-// That network is made on the first look (OpenCV 4.6 needs one Net per
-// input size) and again when the frame's shape changes; should it fail to
-// load, the look goes through the square input, as it did before.
+// On OpenCV that network is made on the first look (OpenCV 4.6 needs one
+// Net per input size) and again when the frame's shape changes; should it
+// fail to load, the look goes through the square input, as it did before.
+// On ONNX Runtime it borrows y's session, which takes any size.
 func (y *Yolo) DetectWhole(img gocv.Mat) ([]Detection, error) {
 	if err := checkFrame(img); err != nil {
 		return nil, err
@@ -133,7 +135,11 @@ func (y *Yolo) DetectWhole(img gocv.Mat) ([]Detection, error) {
 			}
 			c := y.cfg
 			c.Input, c.Passes, c.Reuse = in, nil, Reuse{}
-			if w, err := NewYolo(c); err == nil {
+			if y.heads != nil {
+				w := &Yolo{in: in, threshold: y.threshold, cfg: c, heads: y.heads, rows: make([][]float32, len(y.heads))}
+				w.t = newTiler(w, borrowed{y.t.dnn}, nil, Reuse{})
+				y.whole = w
+			} else if w, err := NewYolo(c); err == nil {
 				y.whole = w
 			} else {
 				y.wholeBad = in

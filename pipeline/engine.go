@@ -253,8 +253,12 @@ func (e *Engine) load(cfg Config, store *models.Store) error {
 		}
 	}
 	ppocr := models.PPOCRDet
-	if e.dnn == detect.ONNXRuntime {
+	if e.dnn == detect.ONNXRuntime && cfg.Plates {
 		ppocr = models.PPOCRDetORT // the edit OpenCV needs is invalid ONNX
+		if _, err := store.Path(ppocr); err != nil && cfg.DNN != DNNONNXRuntime {
+			// auto: without its PP-OCR file, everything on OpenCV.
+			e.dnn, e.dnnWhy, ppocr = detect.OpenCV, err, models.PPOCRDet
+		}
 	}
 	paths := map[string]string{}
 	face, faceIn, v2023 := models.YuNet640, image.Pt(640, 480), false
