@@ -540,10 +540,8 @@ func (c Config) Validate() error {
 	if c.OpenCVThreads < cvthreads.Default || c.OpenCVThreads > 64 {
 		return fmt.Errorf("opencv_threads %d: want 1-64, 0 (chosen by the cameras) or -1 (OpenCV's default)", c.OpenCVThreads)
 	}
-	switch c.DNN {
-	case pipeline.DNNAuto, pipeline.DNNOpenCV, pipeline.DNNONNXRuntime:
-	default:
-		return fmt.Errorf("dnn %q: want auto, onnxruntime or opencv", c.DNN)
+	if err := pipeline.CheckDNN("dnn", c.DNN); err != nil {
+		return err
 	}
 	if err := validHostPort("http.listen", c.HTTP.Listen, 0); err != nil {
 		return err

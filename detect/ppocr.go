@@ -54,6 +54,12 @@ func NewPPOCR(c PPOCRConfig) (*PPOCR, error) {
 	if err != nil {
 		return nil, err
 	}
+	return newPPOCR(c, net)
+}
+
+// newPPOCR is a PP-OCR detector on net, which it closes (net may be
+// borrowed).
+func newPPOCR(c PPOCRConfig, net network) (*PPOCR, error) {
 	p := &PPOCR{in: c.Input, threshold: c.Threshold, boxThresh: c.BoxThresh, minSide: 2, model: c.Model, dnn: c.DNN}
 	p.t = newTiler(p, net, c.Passes, c.Reuse)
 	if c.Reuse.Enabled() {
@@ -90,15 +96,17 @@ type smallNet struct {
 // if it cannot be loaded).
 func (p *PPOCR) net(i int) *tiler {
 	s := &p.smaller[i]
-	if s.p == nil && !s.failed && p.dnn == ONNXRuntime {
-		// ONNX Runtime runs the large input's session at any size: no
-		// second model to load, nor its memory.
-		n := &PPOCR{in: s.in, threshold: p.threshold, boxThresh: p.boxThresh, minSide: p.minSide, model: p.model, dnn: p.dnn}
-		n.t = newTiler(n, borrowed{p.t.dnn}, nil, Reuse{})
-		s.p = n
-	}
 	if s.p == nil && !s.failed {
-		n, err := NewPPOCR(PPOCRConfig{Model: p.model, Input: s.in, Threshold: p.threshold, BoxThresh: p.boxThresh, DNN: p.dnn})
+		c := PPOCRConfig{Model: p.model, Input: s.in, Threshold: p.threshold, BoxThresh: p.boxThresh, DNN: p.dnn}
+		var n *PPOCR
+		var err error
+		if p.dnn == ONNXRuntime {
+			// ONNX Runtime runs the large input's session at any size: no
+			// second model to load, nor its memory.
+			n, err = newPPOCR(c, borrowed{p.t.dnn})
+		} else {
+			n, err = NewPPOCR(c)
+		}
 		if err != nil {
 			s.failed = true
 			return nil

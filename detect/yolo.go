@@ -48,8 +48,8 @@ func NewYolo(c YoloConfig) (*Yolo, error) {
 			return nil, err
 		}
 	}
-	y := &Yolo{in: c.Input, threshold: c.Threshold, cfg: c}
 	var net network
+	var heads []yoloHead
 	switch c.DNN {
 	case ONNXRuntime:
 		cfg, err := os.ReadFile(c.Cfg)
@@ -60,18 +60,18 @@ func NewYolo(c YoloConfig) (*Yolo, error) {
 		if err != nil {
 			return nil, err
 		}
-		model, heads, err := darknetONNX(cfg, weights)
+		model, hs, err := darknetONNX(cfg, weights)
 		if err != nil {
 			return nil, fmt.Errorf("yolo: %s: %w", c.Cfg, err)
 		}
-		outs := make([]string, len(heads))
-		for i, h := range heads {
+		outs := make([]string, len(hs))
+		for i, h := range hs {
 			outs[i] = h.output
 		}
 		if net, err = newORTNetData(model, outs); err != nil {
 			return nil, fmt.Errorf("yolo: %w", err)
 		}
-		y.heads, y.rows = heads, make([][]float32, len(heads))
+		heads = hs
 	default:
 		cv := gocv.ReadNet(c.Weights, c.Cfg) // Darknet, chosen by the file extensions
 		if cv.Empty() {
@@ -91,8 +91,16 @@ func NewYolo(c YoloConfig) (*Yolo, error) {
 		}
 		net = newCVNet(cv, outs)
 	}
+	return newYolo(c, net, heads), nil
+}
+
+// newYolo is a Yolo-Fastest detector on net, which it closes (net may be
+// borrowed); heads are net's raw [yolo] maps to decode (none: net gives
+// OpenCV's region rows).
+func newYolo(c YoloConfig, net network, heads []yoloHead) *Yolo {
+	y := &Yolo{in: c.Input, threshold: c.Threshold, cfg: c, heads: heads, rows: make([][]float32, len(heads))}
 	y.t = newTiler(y, net, c.Passes, c.Reuse)
-	return y, nil
+	return y
 }
 
 // Close frees the network.
@@ -136,9 +144,7 @@ func (y *Yolo) DetectWhole(img gocv.Mat) ([]Detection, error) {
 			c := y.cfg
 			c.Input, c.Passes, c.Reuse = in, nil, Reuse{}
 			if y.heads != nil {
-				w := &Yolo{in: in, threshold: y.threshold, cfg: c, heads: y.heads, rows: make([][]float32, len(y.heads))}
-				w.t = newTiler(w, borrowed{y.t.dnn}, nil, Reuse{})
-				y.whole = w
+				y.whole = newYolo(c, borrowed{y.t.dnn}, y.heads)
 			} else if w, err := NewYolo(c); err == nil {
 				y.whole = w
 			} else {

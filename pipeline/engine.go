@@ -100,6 +100,16 @@ const (
 	DNNONNXRuntime = "onnxruntime"
 )
 
+// CheckDNN names a Config.DNN (or veil.yml's dnn) that is none of the
+// choices (Config.Validate also takes "", for auto).
+func CheckDNN(name, v string) error {
+	switch v {
+	case DNNAuto, DNNOpenCV, DNNONNXRuntime:
+		return nil
+	}
+	return fmt.Errorf("%s %q: want auto, onnxruntime or opencv", name, v)
+}
+
 // DefaultConfig is what `veil redact` uses without flags.
 func DefaultConfig() Config {
 	return Config{
@@ -137,8 +147,8 @@ func (c Config) Validate() error {
 	switch {
 	case !c.Faces && !c.Plates:
 		return errors.New("config: faces and plates are both off: nothing would be redacted")
-	case c.DNN != "" && c.DNN != DNNAuto && c.DNN != DNNOpenCV && c.DNN != DNNONNXRuntime:
-		return fmt.Errorf("config: dnn %q: want auto, opencv or onnxruntime", c.DNN)
+	case c.DNN != "" && CheckDNN("dnn", c.DNN) != nil:
+		return fmt.Errorf("config: %w", CheckDNN("dnn", c.DNN))
 	case c.FaceModel != "" && c.FaceModel != "yunet" && c.FaceModel != "yunet-s" && c.FaceModel != "yunet-n":
 		return fmt.Errorf("config: face model %q: want yunet, yunet-s or yunet-n", c.FaceModel)
 	case !(c.FaceThreshold > 0 && c.FaceThreshold < 1): // NaN too
@@ -201,9 +211,10 @@ func (e *Engine) DNN() (detect.DNN, error) { return e.dnn, e.dnnWhy }
 
 // ChooseDNN resolves Config.DNN (and loads ONNX Runtime when it is the
 // choice): ONNX Runtime's library comes from the models store, checked by
-// sha256 like the weights. why is set when "auto" fell back to OpenCV; err
-// when "onnxruntime" was asked for and cannot be had.
-func ChooseDNN(want string, store *models.Store) (dnn detect.DNN, why error, err error) {
+// sha256 like the weights, as must the files named in needs (those only
+// ONNX Runtime reads). why is set when "auto" fell back to OpenCV; err when
+// "onnxruntime" was asked for and cannot be had.
+func ChooseDNN(want string, store *models.Store, needs ...string) (dnn detect.DNN, why error, err error) {
 	if want == DNNOpenCV {
 		return detect.OpenCV, nil, nil
 	}
@@ -211,6 +222,11 @@ func ChooseDNN(want string, store *models.Store) (dnn detect.DNN, why error, err
 		name := models.ONNXRuntimeLib(runtime.GOARCH)
 		if name == "" {
 			return fmt.Errorf("onnxruntime: set-up provides no library for %s", runtime.GOARCH)
+		}
+		for _, n := range needs {
+			if _, err := store.Path(n); err != nil {
+				return err
+			}
 		}
 		p, err := store.Path(name)
 		if err != nil {
@@ -246,19 +262,19 @@ func NewEngine(cfg Config, store *models.Store) (*Engine, error) {
 }
 
 func (e *Engine) load(cfg Config, store *models.Store) error {
+	var needs []string // what only ONNX Runtime reads
+	if cfg.Plates {
+		needs = append(needs, models.PPOCRDetORT) // the edit OpenCV needs is invalid ONNX
+	}
 	if cfg.Faces || cfg.Plates {
 		var err error
-		if e.dnn, e.dnnWhy, err = ChooseDNN(cfg.DNN, store); err != nil {
+		if e.dnn, e.dnnWhy, err = ChooseDNN(cfg.DNN, store, needs...); err != nil {
 			return err
 		}
 	}
 	ppocr := models.PPOCRDet
-	if e.dnn == detect.ONNXRuntime && cfg.Plates {
-		ppocr = models.PPOCRDetORT // the edit OpenCV needs is invalid ONNX
-		if _, err := store.Path(ppocr); err != nil && cfg.DNN != DNNONNXRuntime {
-			// auto: without its PP-OCR file, everything on OpenCV.
-			e.dnn, e.dnnWhy, ppocr = detect.OpenCV, err, models.PPOCRDet
-		}
+	if e.dnn == detect.ONNXRuntime {
+		ppocr = models.PPOCRDetORT
 	}
 	paths := map[string]string{}
 	face, faceIn, v2023 := models.YuNet640, image.Pt(640, 480), false
