@@ -21,7 +21,9 @@ import (
 // at 4x (48x48: 320; 96x64: 448) and on one too large for both (640), and
 // the 448 region again padded to 640 as before the third input; the
 // counting light look through its input shaped like the frame and through
-// the square one it replaced.
+// the square one it replaced. The live preset's whole-frame plate pass is
+// timed as tiles and, on ONNX Runtime, merged into one input
+// (PPOCRConfig.Merge).
 func BenchmarkDetectors(b *testing.B) {
 	frame := vtestFrame(b)
 	defer frame.Close()
@@ -59,6 +61,23 @@ func benchDetectors(b *testing.B, frame gocv.Mat, dnn detect.DNN) {
 		b.Fatal(err)
 	}
 	defer large.Close()
+	// The live preset's whole-frame pass (1x, up to 6 tiles: two 640x640
+	// tiles over vtest), and on ONNX Runtime the same merged into one
+	// 768x576 input.
+	onePass := func(merge bool) *detect.PPOCR {
+		p, err := detect.NewPPOCR(detect.PPOCRConfig{Model: modelPath(b, ppocr), Input: image.Pt(640, 640), Threshold: 0.3, BoxThresh: 0.5, Passes: []detect.Pass{{Zoom: 1, MaxTiles: 6}}, DNN: dnn, Merge: merge})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return p
+	}
+	text1x, text1xMerged := onePass(false), onePass(false)
+	if dnn == detect.ONNXRuntime {
+		text1xMerged.Close()
+		text1xMerged = onePass(true)
+	}
+	defer text1x.Close()
+	defer text1xMerged.Close()
 	yolo, err := detect.NewYolo(detect.YoloConfig{Cfg: modelPath(b, models.YoloCfg), Weights: modelPath(b, models.YoloWeights), Input: image.Pt(320, 320), Threshold: 0.25, Passes: []detect.Pass{{}, {Zoom: 1, MaxTiles: 15}}, DNN: dnn})
 	if err != nil {
 		b.Fatal(err)
@@ -79,6 +98,8 @@ func benchDetectors(b *testing.B, frame gocv.Mat, dnn detect.DNN) {
 		{"faces-whole", func() ([]detect.Detection, error) { return faces0.Detect(frame) }},
 		{"faces-2x-tiles", func() ([]detect.Detection, error) { return faces2.Detect(frame) }},
 		{"plates-whole", func() ([]detect.Detection, error) { return text.Detect(frame) }},
+		{"plates-1x-tiles", func() ([]detect.Detection, error) { return text1x.Detect(frame) }},
+		{"plates-1x-merged", func() ([]detect.Detection, error) { return text1xMerged.Detect(frame) }}, // OpenCV: tiles again
 		{"plates-in-vehicle-320", zoomed(image.Rect(720, 48, 768, 96))},
 		{"plates-in-vehicle-448", zoomed(image.Rect(640, 48, 736, 112))},
 		{"plates-in-vehicle-640", zoomed(image.Rect(560, 40, 720, 120))},

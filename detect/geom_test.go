@@ -188,3 +188,45 @@ func TestDropContained(t *testing.T) {
 		t.Fatalf("got %+v, want the big face (once), the face apart and the plate", got)
 	}
 }
+
+// TestMergedInput: when a pass's tiles run as one input, and its size.
+func TestMergedInput(t *testing.T) {
+	in := image.Pt(640, 640)
+	tests := []struct {
+		name     string
+		any      int
+		w, h     int
+		pass     Pass
+		stale    int // tiles the memo cannot answer; -1: all
+		want     image.Point
+		wantMerg bool
+	}{
+		{"fixed-size network", 0, 768, 576, Pass{Zoom: 1, MaxTiles: 6}, -1, image.Point{}, false},
+		{"one tile", 32, 600, 400, Pass{Zoom: 1, MaxTiles: 6}, -1, image.Point{}, false},
+		{"vtest at 1x", 32, 768, 576, Pass{Zoom: 1, MaxTiles: 6}, -1, image.Pt(768, 576), true},
+		{"720p at 1x", 32, 1280, 720, Pass{Zoom: 1, MaxTiles: 6}, -1, image.Pt(1280, 736), true},
+		{"1080p at the bounded zoom", 32, 1920, 1080, Pass{Zoom: 1, MaxTiles: 6}, -1, image.Pt(1568, 896), true},
+		{"4K: over the pixel bound", 32, 3840, 2160, Pass{Zoom: 1, MaxTiles: 64}, -1, image.Point{}, false},
+		{"everything reused", 32, 1280, 720, Pass{Zoom: 1, MaxTiles: 6}, 0, image.Point{}, false},
+		{"two stale tiles cost less", 32, 1280, 720, Pass{Zoom: 1, MaxTiles: 6}, 2, image.Point{}, false},
+		{"three stale tiles cost more", 32, 1280, 720, Pass{Zoom: 1, MaxTiles: 6}, 3, image.Pt(1280, 736), true},
+		{"a magnified region", 32, 300, 150, Pass{Zoom: 2.5, MaxTiles: 2, MaxFit: 2.5}, -1, image.Pt(768, 384), true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tiles := plan(tt.w, tt.h, in, tt.pass)
+			stale := tt.stale
+			if stale < 0 {
+				stale = len(tiles)
+			}
+			tl := &tiler{anyInput: tt.any}
+			got, ok := tl.mergedInput(image.Rect(0, 0, tt.w, tt.h), tiles, stale, in)
+			if ok != tt.wantMerg || got != tt.want {
+				t.Fatalf("%d tiles, %d stale: got %v %v, want %v %v", len(tiles), stale, got, ok, tt.want, tt.wantMerg)
+			}
+			if ok && (got.X%tt.any != 0 || got.Y%tt.any != 0 || got.X*got.Y >= stale*in.X*in.Y) {
+				t.Fatalf("merged input %v: not a multiple of %d, or not fewer pixels than %d tiles", got, tt.any, stale)
+			}
+		})
+	}
+}

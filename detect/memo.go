@@ -29,15 +29,17 @@ const ReuseBlock = 4
 func (r Reuse) Enabled() bool { return r.Threshold > 0 && r.MaxAge > 0 }
 
 // TileStats counts a detector's tiles: run through the network, or
-// answered from the memo because nothing changed.
+// answered from the memo because nothing changed. A pass whose tiles ran
+// as one input counts one run, and one merged.
 type TileStats struct {
 	Run    int `json:"run"`
 	Reused int `json:"reused"`
+	Merged int `json:"merged"`
 }
 
 // Add sums two counts.
 func (s TileStats) Add(o TileStats) TileStats {
-	return TileStats{Run: s.Run + o.Run, Reused: s.Reused + o.Reused}
+	return TileStats{Run: s.Run + o.Run, Reused: s.Reused + o.Reused, Merged: s.Merged + o.Merged}
 }
 
 // memo holds, per tile, the block-averaged grey it was last run on and what
@@ -114,10 +116,16 @@ func (m *memo) lookup(pass int, src image.Rectangle) *tileMemo {
 	return t
 }
 
+// reusable reports whether the tile's stored boxes still stand: its pixels
+// have not changed since it was run, and not too many frames ago.
+func (t *tileMemo) reusable() bool {
+	return !t.changed && t.age >= 0 && t.age < t.m.cfg.MaxAge
+}
+
 // fresh reports whether the tile can be answered from the memo, and counts
 // it if so.
 func (t *tileMemo) fresh() bool {
-	if t.changed || t.age < 0 || t.age >= t.m.cfg.MaxAge {
+	if !t.reusable() {
 		return false
 	}
 	t.age++

@@ -155,7 +155,7 @@ func counted(t *testing.T, d interface{ Tiles() detect.TileStats }, run func() (
 		t.Fatal(err)
 	}
 	after := d.Tiles()
-	return dets, detect.TileStats{Run: after.Run - before.Run, Reused: after.Reused - before.Reused}
+	return dets, detect.TileStats{Run: after.Run - before.Run, Reused: after.Reused - before.Reused, Merged: after.Merged - before.Merged}
 }
 
 // Reuse is off by default: every tile runs on every frame.

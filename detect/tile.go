@@ -96,8 +96,21 @@ type tiler struct {
 	scaled gocv.Mat
 	padded gocv.Mat
 	memo   *memo // nil: every tile is looked at on every frame
-	run    int   // tiles run through the network
+	run    int   // network runs (a merged pass counts once)
+	// anyInput, when not 0, says the network takes an input of any size
+	// whose sides are multiples of it: a pass's tiles are then looked at
+	// in one run over the whole area (see mergedInput).
+	anyInput int
+	merged   int         // passes run merged
+	memos    []*tileMemo // a pass's tiles' memos, reused across calls
 }
+
+// maxMergedPixels bounds a merged input: about a 1080p frame's, which is
+// what a whole-frame pass over 1080p merges into (at 0.81, where 640x640
+// tiles stop at 6). ONNX Runtime keeps the memory of the largest input a
+// session has run, so this bounds what merging adds to RSS; a larger area
+// runs as tiles.
+const maxMergedPixels = 1920 * 1088
 
 func newTiler(n fixedNet, dnn network, passes []Pass, r Reuse) *tiler {
 	t := &tiler{net: n, dnn: dnn, passes: orWholeFrame(passes), scaled: gocv.NewMat(), padded: gocv.NewMat()}
@@ -119,10 +132,11 @@ func (t *tiler) close() error {
 // stats reports how many tiles were run and how many were answered from
 // the memo since the tiler was made.
 func (t *tiler) stats() TileStats {
-	if t.memo == nil {
-		return TileStats{Run: t.run}
+	s := TileStats{Run: t.run, Merged: t.merged}
+	if t.memo != nil {
+		s.Reused = t.memo.reused
 	}
-	return TileStats{Run: t.run, Reused: t.memo.reused}
+	return s
 }
 
 // ErrBadFrame is returned for a frame a detector cannot look at (empty, not
@@ -159,15 +173,41 @@ func (t *tiler) detectPasses(img gocv.Mat, roi image.Rectangle, passes []Pass, u
 	in := t.net.inputSize()
 	var out []Detection
 	for i, p := range passes {
-		for _, tl := range plan(roi.Dx(), roi.Dy(), in, p) {
-			src := tl.src.Add(roi.Min)
+		tiles := plan(roi.Dx(), roi.Dy(), in, p)
+		memos := t.memos[:0]
+		stale := len(tiles)
+		for _, tl := range tiles {
 			var m *tileMemo
 			if useMemo {
-				m = t.memo.lookup(i, src)
-				if m.fresh() {
-					out = append(out, m.dets...)
-					continue
+				if m = t.memo.lookup(i, tl.src.Add(roi.Min)); m.reusable() {
+					stale--
 				}
+			}
+			memos = append(memos, m)
+		}
+		t.memos = memos
+		if size, ok := t.mergedInput(roi, tiles, stale, in); ok {
+			dets, err := t.runTile(img, roi, tiles[0].scale, size)
+			if err != nil {
+				return nil, err
+			}
+			t.run++
+			t.merged++
+			for j, m := range memos {
+				if m != nil {
+					src := tiles[j].src.Add(roi.Min)
+					m.store(src, within(dets, src))
+				}
+			}
+			out = append(out, dets...)
+			continue
+		}
+		for j, tl := range tiles {
+			src := tl.src.Add(roi.Min)
+			m := memos[j]
+			if m != nil && m.fresh() {
+				out = append(out, m.dets...)
+				continue
 			}
 			dets, err := t.runTile(img, src, tl.scale, in)
 			if err != nil {
@@ -183,6 +223,41 @@ func (t *tiler) detectPasses(img gocv.Mat, roi image.Rectangle, passes []Pass, u
 	return out, nil
 }
 
+// mergedInput says whether a pass's tiles over roi are looked at in one run
+// instead, and through what input: when the network takes any size
+// (anyInput), the pass has more than one tile, and roi resampled as the
+// tiles are, its sides rounded up to anyInput, is fewer pixels than the
+// tiles that would run (those the memo cannot answer). Tiles overlap by a
+// quarter each way and are padded to the input, so a frame is often half
+// the pixels of its tiles, and no text is cut by a tile's edge.
+func (t *tiler) mergedInput(roi image.Rectangle, tiles []tile, stale int, in image.Point) (image.Point, bool) {
+	a := t.anyInput
+	if a <= 0 || len(tiles) < 2 || stale == 0 {
+		return image.Point{}, false
+	}
+	z := tiles[0].scale
+	up := func(v int) int { return max(a, (v+a-1)/a*a) }
+	size := image.Pt(up(int(math.Round(float64(roi.Dx())*z))), up(int(math.Round(float64(roi.Dy())*z))))
+	px := size.X * size.Y
+	if px > maxMergedPixels || px >= stale*in.X*in.Y {
+		return image.Point{}, false
+	}
+	return size, true
+}
+
+// within returns the boxes of dets inside src, cut to it: what a tile run
+// over src alone would have kept, for the memo.
+func within(dets []Detection, src image.Rectangle) []Detection {
+	var out []Detection
+	for _, d := range dets {
+		if b := d.Box.Intersect(src); !b.Empty() {
+			d.Box = b
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
 func (t *tiler) runTile(img gocv.Mat, src image.Rectangle, scale float64, in image.Point) ([]Detection, error) {
 	sw := min(in.X, max(1, int(math.Round(float64(src.Dx())*scale))))
 	sh := min(in.Y, max(1, int(math.Round(float64(src.Dy())*scale))))
@@ -190,9 +265,11 @@ func (t *tiler) runTile(img gocv.Mat, src image.Rectangle, scale float64, in ima
 	gocv.Resize(region, &t.scaled, image.Pt(sw, sh), 0, 0, gocv.InterpolationLinear)
 	region.Close()
 	// The padding is not wasted work. Measured (bench/README.md): a 16:9
-	// frame's whole-frame PP-OCR pass through an input sized to it (640x384)
-	// instead of padded to 640x640 is 35 % faster, but finds fewer plates:
-	// 0.899 against 0.939 on plates, 0.484 against 0.574 on plates-small.
+	// frame shrunk into PP-OCR's input (zoom 0) through one sized to it
+	// (640x384) instead of padded to 640x640 is 35 % faster, but finds
+	// fewer plates: 0.899 against 0.939 on plates, 0.484 against 0.574 on
+	// plates-small. (At full resolution, a merged input shaped like the
+	// frame finds more than its tiles: mergedInput.)
 	gocv.CopyMakeBorder(t.scaled, &t.padded, 0, in.Y-sh, 0, in.X-sw, gocv.BorderConstant, color.RGBA{})
 	if t.padded.Cols() != in.X || t.padded.Rows() != in.Y {
 		return nil, fmt.Errorf("detect: padded tile is %dx%d, want %dx%d", t.padded.Cols(), t.padded.Rows(), in.X, in.Y)

@@ -317,7 +317,8 @@ func (e *Engine) load(cfg Config, store *models.Store) error {
 		}
 	}
 	if cfg.Plates {
-		pc := detect.PPOCRConfig{Model: paths[ppocr], Input: image.Pt(640, 640), Threshold: 0.3, BoxThresh: cfg.PlateThreshold, Passes: cfg.PlatePasses, Reuse: cfg.Reuse, DNN: e.dnn}
+		pc := detect.PPOCRConfig{Model: paths[ppocr], Input: image.Pt(640, 640), Threshold: 0.3, BoxThresh: cfg.PlateThreshold, Passes: cfg.PlatePasses, Reuse: cfg.Reuse, DNN: e.dnn,
+			Merge: e.dnn == detect.ONNXRuntime} // one input for a pass's tiles: same plates, less CPU (bench/README.md)
 		if cfg.PlateVehicles && cfg.PlateVehicleSmall > 0 {
 			pc.SmallInput = image.Pt(cfg.PlateVehicleSmall, cfg.PlateVehicleSmall)
 		}
