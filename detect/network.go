@@ -32,10 +32,11 @@ func (d DNN) String() string {
 
 // network runs one model on one input blob at a time.
 type network interface {
-	// forward runs blob (NCHW float32, sized to the model's input) and
-	// returns the outputs named when the network was loaded, in that order.
-	// Their values are valid until the next forward or close.
-	forward(blob gocv.Mat) ([]tensor, error)
+	// forward runs img (8-bit BGR, sized to the model's input), made into
+	// the input s describes, and returns the outputs named when the network
+	// was loaded, in that order. Their values are valid until the next
+	// forward or close.
+	forward(img gocv.Mat, s blobSpec) ([]tensor, error)
 	close() error
 }
 
@@ -86,8 +87,10 @@ func newCVNet(net gocv.Net, outs []string) *cvNet {
 	return &cvNet{net: net, outs: slices.Clone(outs)}
 }
 
-func (n *cvNet) forward(blob gocv.Mat) ([]tensor, error) {
+func (n *cvNet) forward(img gocv.Mat, s blobSpec) ([]tensor, error) {
 	n.release()
+	blob := s.cvBlob(img)
+	defer blob.Close()
 	n.net.SetInput(blob, "")
 	if len(n.outs) == 0 {
 		n.last = append(n.last, n.net.Forward(""))

@@ -66,6 +66,7 @@ type ortNet struct {
 	names []string
 	byIn  map[[4]int64][]ort.Value
 	data  []tensor
+	in    []float32 // the input's values, reused (blobSpec.fill)
 }
 
 // ortShapes bounds how many input shapes a network keeps outputs for (PP-OCR
@@ -122,17 +123,13 @@ func newORTNetData(model []byte, outs []string) (*ortNet, error) {
 	return &ortNet{s: s, names: outs, byIn: map[[4]int64][]ort.Value{}}, nil
 }
 
-func (n *ortNet) forward(blob gocv.Mat) ([]tensor, error) {
-	dims := blob.Size()
-	if len(dims) != 4 || blob.Type() != gocv.MatTypeCV32F {
-		return nil, fmt.Errorf("detect: input blob is %v %v, want 4-d float32", dims, blob.Type())
-	}
-	in, err := floatData(blob, dims[0]*dims[1]*dims[2]*dims[3])
-	if err != nil {
+func (n *ortNet) forward(img gocv.Mat, spec blobSpec) ([]tensor, error) {
+	var err error
+	if n.in, err = spec.fill(img, n.in); err != nil {
 		return nil, err
 	}
-	key := [4]int64{int64(dims[0]), int64(dims[1]), int64(dims[2]), int64(dims[3])}
-	t, err := ort.NewTensor(ort.NewShape(key[:]...), in)
+	key := [4]int64{1, 3, int64(img.Rows()), int64(img.Cols())}
+	t, err := ort.NewTensor(ort.NewShape(key[:]...), n.in)
 	if err != nil {
 		return nil, fmt.Errorf("onnxruntime: input: %w", err)
 	}

@@ -226,13 +226,13 @@ func (p *PPOCR) DetectZoomed(img gocv.Mat, roi image.Rectangle, zoom float64, ma
 
 func (p *PPOCR) inputSize() image.Point { return p.in }
 
+// ppocrBlob: (x/255 - mean) / std with ImageNet's mean and an averaged std,
+// RGB order.
+var ppocrBlob = blobSpec{scale: 1.0 / (255 * 0.226), mean: [3]float64{0.485 * 255, 0.456 * 255, 0.406 * 255}, swapRB: true}
+
 func (p *PPOCR) infer(in gocv.Mat) ([]Detection, error) {
-	// (x/255 - mean) / std with ImageNet mean and an averaged std, RGB order.
 	size := image.Pt(in.Cols(), in.Rows())
-	blob := gocv.BlobFromImage(in, 1.0/(255*0.226), size,
-		gocv.NewScalar(0.485*255, 0.456*255, 0.406*255, 0), true, false)
-	defer blob.Close()
-	outs, err := p.t.dnn.forward(blob)
+	outs, err := p.t.dnn.forward(in, ppocrBlob)
 	if err != nil {
 		return nil, err
 	}

@@ -58,9 +58,7 @@ func (u *UltraFace) Detect(img gocv.Mat) ([]Detection, error) {
 func (u *UltraFace) inputSize() image.Point { return u.in }
 
 func (u *UltraFace) infer(in gocv.Mat) ([]Detection, error) {
-	blob := gocv.BlobFromImage(in, 1.0/128, u.in, gocv.NewScalar(127, 127, 127, 0), true, false)
-	defer blob.Close()
-	outs, err := u.t.dnn.forward(blob)
+	outs, err := u.t.dnn.forward(in, blobSpec{scale: 1.0 / 128, mean: [3]float64{127, 127, 127}, swapRB: true})
 	if err != nil {
 		return nil, err
 	}

@@ -176,9 +176,7 @@ func wholeInput(w, h int, in image.Point) image.Point {
 func (y *Yolo) inputSize() image.Point { return y.in }
 
 func (y *Yolo) infer(in gocv.Mat) ([]Detection, error) {
-	blob := gocv.BlobFromImage(in, 1.0/255, y.in, gocv.NewScalar(0, 0, 0, 0), true, false)
-	defer blob.Close()
-	outs, err := y.t.dnn.forward(blob)
+	outs, err := y.t.dnn.forward(in, blobSpec{scale: 1.0 / 255, swapRB: true})
 	if err != nil {
 		return nil, err
 	}

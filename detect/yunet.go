@@ -100,9 +100,7 @@ func (y *YuNet) DetectIn(img gocv.Mat, roi image.Rectangle) ([]Detection, error)
 func (y *YuNet) inputSize() image.Point { return y.in }
 
 func (y *YuNet) infer(in gocv.Mat) ([]Detection, error) {
-	blob := gocv.BlobFromImage(in, 1.0, y.in, gocv.NewScalar(0, 0, 0, 0), false, false)
-	defer blob.Close()
-	outs, err := y.t.dnn.forward(blob)
+	outs, err := y.t.dnn.forward(in, blobSpec{scale: 1})
 	if err != nil {
 		return nil, err
 	}
