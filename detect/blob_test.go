@@ -84,7 +84,7 @@ func TestBlobFillRejects(t *testing.T) {
 	defer float.Close()
 	empty := gocv.NewMat()
 	defer empty.Close()
-	region := frame.Region(image.Rect(8, 8, 40, 40)) // rows not back to back
+	region := frame.Region(image.Rect(8, 8, 40, 40)) // rows not back to back: not continuous
 	defer region.Close()
 	for name, m := range map[string]gocv.Mat{"grey": grey, "float": float, "empty": empty, "region": region} {
 		if _, err := blobSpecs["yunet"].fill(m, nil); err == nil {
