@@ -199,11 +199,21 @@ func (m *regionMemo) close() {
 // searched again though nothing in it had changed. The region searched
 // always contains k's, so nothing inside k's goes unsearched or is searched
 // smaller.
-func (m *regionMemo) settle(k regionKey, scale func(image.Rectangle) float64) regionKey {
+//
+// input, when not nil, names the network input a region goes through
+// (larger ones cost more): a region needing a larger input than k's is then
+// not taken. (A 96x64 car region at 4x fits 448x448; grown by a jittered
+// box to 128x64 it needed 640x640, twice the CPU each time it ran.)
+func (m *regionMemo) settle(k regionKey, scale func(image.Rectangle) float64, input func(image.Rectangle) zoomedInput) regionKey {
 	kScale := scale(k.roi)
+	var kIn zoomedInput
+	if input != nil {
+		kIn = input(k.roi)
+	}
 	fits := func(e regionKey) bool {
 		return e.frame == k.frame && e.zoom == k.zoom && e.maxTiles == k.maxTiles &&
-			area(e.roi) <= settleGrowth*area(k.roi) && scale(e.roi) >= kScale
+			area(e.roi) <= settleGrowth*area(k.roi) && scale(e.roi) >= kScale &&
+			(input == nil || input(e.roi) == kIn)
 	}
 	smaller := func(a, b image.Rectangle) bool { // a total order: map order must not matter
 		switch {

@@ -193,24 +193,31 @@ func (p *PPOCR) DetectZoomed(img gocv.Mat, roi image.Rectangle, zoom float64, ma
 	pass := Pass{Zoom: zoom, MaxTiles: maxTiles, MaxFit: zoom}
 	k := regionKey{frame: image.Pt(img.Cols(), img.Rows()), roi: roi, zoom: zoom, maxTiles: maxTiles}
 	if p.regions != nil {
-		k = p.regions.settle(k, func(r image.Rectangle) float64 {
+		scale := func(r image.Rectangle) float64 {
 			if t := plan(r.Dx(), r.Dy(), p.in, pass); len(t) > 0 {
 				return t[0].scale
 			}
 			return 0
-		})
+		}
+		input := func(r image.Rectangle) zoomedInput { return p.zoomedInput(r, pass) }
+		// A remembered region that needs a larger input than k's own
+		// answers k only from memory; searched, k's region (or one of its
+		// input) costs less.
+		if big := p.regions.settle(k, scale, nil); big != k && input(big.roi) != input(k.roi) {
+			if d, ok := p.regions.get(img, big); ok {
+				return slices.Clone(d), nil
+			}
+		}
+		k = p.regions.settle(k, scale, input)
 		roi = k.roi
 		if d, ok := p.regions.get(img, k); ok {
 			return slices.Clone(d), nil
 		}
 	}
 	t := p.t
-	for i, s := range p.smaller {
-		if zoom > 0 && math.Ceil(float64(roi.Dx())*zoom) <= float64(s.in.X) && math.Ceil(float64(roi.Dy())*zoom) <= float64(s.in.Y) {
-			if st := p.net(i); st != nil {
-				t = st
-			}
-			break
+	if i := p.zoomedNet(roi, zoom); i >= 0 {
+		if st := p.net(i); st != nil {
+			t = st
 		}
 	}
 	d, err := t.detectPasses(img, roi, []Pass{pass}, false)
@@ -222,6 +229,29 @@ func (p *PPOCR) DetectZoomed(img gocv.Mat, roi image.Rectangle, zoom float64, ma
 		p.regions.put(k, d)
 	}
 	return d, nil
+}
+
+// zoomedNet is the index of the smaller network (p.smaller) a region
+// searched at zoom goes through, the smallest it fits once magnified; -1:
+// the large input.
+func (p *PPOCR) zoomedNet(roi image.Rectangle, zoom float64) int {
+	for i, s := range p.smaller {
+		if zoom > 0 && math.Ceil(float64(roi.Dx())*zoom) <= float64(s.in.X) && math.Ceil(float64(roi.Dy())*zoom) <= float64(s.in.Y) {
+			return i
+		}
+	}
+	return -1
+}
+
+// zoomedInput is what a region searched in pass costs: the network it goes
+// through (zoomedNet) and, through the large input, its tiles.
+type zoomedInput struct{ net, tiles int }
+
+func (p *PPOCR) zoomedInput(roi image.Rectangle, pass Pass) zoomedInput {
+	if i := p.zoomedNet(roi, pass.Zoom); i >= 0 {
+		return zoomedInput{i, 1}
+	}
+	return zoomedInput{-1, len(plan(roi.Dx(), roi.Dy(), p.in, pass))}
 }
 
 func (p *PPOCR) inputSize() image.Point { return p.in }

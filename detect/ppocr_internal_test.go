@@ -2,7 +2,14 @@ package detect
 
 import (
 	"image"
+	"image/color"
+	"path/filepath"
 	"testing"
+
+	"gocv.io/x/gocv"
+
+	"github.com/veil-gateway/veil/internal/testenv"
+	"github.com/veil-gateway/veil/models"
 )
 
 func TestComponentsUnclip(t *testing.T) {
@@ -76,4 +83,92 @@ func TestWholeInput(t *testing.T) {
 			t.Errorf("wholeInput(%d, %d) = %v, want %v", c.w, c.h, got, c.want)
 		}
 	}
+}
+
+// TestZoomedKeepsSmallInput: a vehicle region that fits a smaller input
+// once magnified goes through it, though a larger region remembered for the
+// same vehicle would need the 640x640 one; that region still answers from
+// memory while nothing in it has changed. (A parked car in vtest.avi: a
+// 96x64 region at 4x fits 448x448; its box once came out wider, and the
+// 128x64 region remembered then took every later search through 640x640,
+// at twice the CPU.)
+func TestZoomedKeepsSmallInput(t *testing.T) {
+	st := models.Open(testenv.Models(t))
+	model, err := st.Path(models.PPOCRDet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := NewPPOCR(PPOCRConfig{Model: model, Input: image.Pt(640, 640), Threshold: 0.3, BoxThresh: 0.5,
+		SmallInput: image.Pt(320, 320), Reuse: Reuse{Threshold: 10, MaxAge: 15}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	full := gocv.IMRead(filepath.Join(testenv.Data(t, "plates"), "images", "0b86cecf-67d1-4fc0-87c9-b36b0ee228bb.jpg"), gocv.IMReadColor)
+	defer full.Close()
+	if full.Empty() {
+		t.Fatal("cannot read the plate image")
+	}
+	img := gocv.NewMat()
+	defer img.Close()
+	gocv.Resize(full, &img, image.Pt(full.Cols()/4, full.Rows()/4), 0, 0, gocv.InterpolationArea)
+	plate := image.Rect(935/4, 362/4, (935+99)/4, (362+49)/4) // 24x13
+
+	// runs counts the searches through each input: 640, 448, 320.
+	runs := func() [3]int {
+		r := [3]int{p.t.run}
+		for i, s := range p.smaller {
+			if s.p != nil {
+				r[2-i] = s.p.t.run
+			}
+		}
+		return r
+	}
+	search := func(m gocv.Mat, roi image.Rectangle) [3]int {
+		t.Helper()
+		before := runs()
+		d, err := p.DetectZoomed(m, roi, 4, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !plateIn(d, plate) {
+			t.Errorf("%v: plate %v not found in %v", roi, plate, d)
+		}
+		after := runs()
+		return [3]int{after[0] - before[0], after[1] - before[1], after[2] - before[2]}
+	}
+	// 112x48: 448x192 at 4x.
+	car := image.Rect(plate.Min.X-48, plate.Min.Y-24, plate.Min.X+64, plate.Min.Y+24)
+	if got := search(img, car); got != [3]int{0, 1, 0} {
+		t.Errorf("car region: runs through 640, 448, 320 = %v, want one through 448", got)
+	}
+	// The same vehicle seen wider (128 px, 512 at 4x): searched through
+	// 640, and remembered.
+	wide := image.Rect(car.Min.X-16, car.Min.Y, car.Max.X, car.Max.Y)
+	if got := search(img, wide); got != [3]int{1, 0, 0} {
+		t.Errorf("wider region: runs %v, want one through 640", got)
+	}
+	// The car's region, shifted a little: inside the wider one, unchanged:
+	// answered from memory.
+	shifted := car.Add(image.Pt(-8, 0))
+	if got := search(img, shifted); got != [3]int{} {
+		t.Errorf("shifted region, nothing changed: runs %v, want none", got)
+	}
+	// Something moves in it: its own region (with the car's first one) is
+	// searched, through 448, not the wider one through 640.
+	moved := img.Clone()
+	defer moved.Close()
+	gocv.Rectangle(&moved, image.Rect(car.Min.X+2, car.Min.Y+2, car.Min.X+12, car.Min.Y+12), color.RGBA{255, 255, 255, 255}, -1)
+	if got := search(moved, shifted); got != [3]int{0, 1, 0} {
+		t.Errorf("shifted region, changed: runs %v, want one through 448", got)
+	}
+}
+
+func plateIn(dets []Detection, want image.Rectangle) bool {
+	for _, d := range dets {
+		if IoU(d.Box, want) >= 0.3 {
+			return true
+		}
+	}
+	return false
 }
