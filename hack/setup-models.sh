@@ -9,7 +9,7 @@
 # every network on OpenCV).
 #   VEIL_MODELS_SRC  where the weights are (default: ../shared/models beside the checkout)
 #   VEIL_MODELS      the models directory to fill (default: models/ in the checkout)
-#   VEIL_ORT_TGZ     the onnxruntime-node 1.20.1 package, if already at hand
+#   VEIL_ORT_TGZ     the onnxruntime-node 1.30.0 package, if already at hand
 #                    (default: fetched into ~/.cache/veil/)
 set -euo pipefail
 
@@ -23,8 +23,8 @@ x86_64) ortarch=x64 ;;
 aarch64) ortarch=arm64 ;;
 *) ortarch=none ;;
 esac
-ort_version=1.20.1
-ort_tgz_sha256=0d8e3928e14fd4e2bdcf4feabbd5db689ba980ccabb9c806f43a303cdc13c5a5
+ort_version=1.30.0
+ort_tgz_sha256=6e3390d6b783e7be946fad629292799da28d0b42f84856e50d2c1b0383291e75
 ort_url=https://registry.npmjs.org/onnxruntime-node/-/onnxruntime-node-$ort_version.tgz
 
 # ort_tgz prints the path of the checked onnxruntime-node package, fetching it
@@ -73,7 +73,7 @@ while read -r sum rel; do
 			continue
 		fi
 		mkdir -p "$(dirname "$out")"
-		if ! tar -xzf "$tgz" -O "package/bin/napi-v3/linux/$ortarch/libonnxruntime.so.$ort_version" >"$out.tmp"; then
+		if ! tar -xzf "$tgz" -O "package/bin/napi-v6/linux/$ortarch/libonnxruntime.so.1" >"$out.tmp"; then
 			rm -f "$out.tmp"
 			echo "veil: $tgz holds no linux/$ortarch library" >&2
 			status=1

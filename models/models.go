@@ -42,9 +42,9 @@ const (
 func ONNXRuntimeLib(goarch string) string {
 	switch goarch {
 	case "amd64":
-		return "onnxruntime/linux-x64/libonnxruntime.so.1.20.1"
+		return "onnxruntime/linux-x64/libonnxruntime.so.1.30.0"
 	case "arm64":
-		return "onnxruntime/linux-arm64/libonnxruntime.so.1.20.1"
+		return "onnxruntime/linux-arm64/libonnxruntime.so.1.30.0"
 	}
 	return ""
 }
