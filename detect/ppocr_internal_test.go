@@ -89,8 +89,8 @@ func TestWholeInput(t *testing.T) {
 // once magnified goes through it, though a larger region remembered for the
 // same vehicle would need the 640x640 one; that region still answers from
 // memory while nothing in it has changed. (A parked car in vtest.avi: a
-// 96x64 region at 4x fits 448x448; its box once came out wider, and the
-// 128x64 region remembered then took every later search through 640x640,
+// 96x64 region at 4x fits 448x448; its box at times came out wider, and the
+// 128x64 region remembered then took most later searches through 640x640,
 // at twice the CPU.)
 func TestZoomedKeepsSmallInput(t *testing.T) {
 	st := models.Open(testenv.Models(t))
