@@ -202,13 +202,16 @@ func (p *PPOCR) DetectZoomed(img gocv.Mat, roi image.Rectangle, zoom float64, ma
 		input := func(r image.Rectangle) zoomedInput { return p.zoomedInput(r, pass) }
 		// A remembered region that needs a larger input than k's own
 		// answers k only from memory; searched, k's region (or one of its
-		// input) costs less.
-		if big := p.regions.settle(k, scale, nil); big != k && input(big.roi) != input(k.roi) {
+		// input) costs less. One of k's input is the one settle would
+		// choose under that bound too.
+		if big := p.regions.settle(k, scale, nil); input(big.roi) == input(k.roi) {
+			k = big
+		} else {
 			if d, ok := p.regions.get(img, big); ok {
 				return slices.Clone(d), nil
 			}
+			k = p.regions.settle(k, scale, input)
 		}
-		k = p.regions.settle(k, scale, input)
 		roi = k.roi
 		if d, ok := p.regions.get(img, k); ok {
 			return slices.Clone(d), nil
