@@ -68,14 +68,7 @@ func modelPath(t testing.TB, name string) string {
 	return p
 }
 
-func found(dets []detect.Detection, want image.Rectangle) bool {
-	for _, d := range dets {
-		if detect.IoU(d.Box, want) >= 0.3 {
-			return true
-		}
-	}
-	return false
-}
+var found = detect.Found
 
 // TestFaceDetectorsOnDlib runs each face detector over the 43 faces of
 // faces-dlib and requires every one found (IoU >= 0.3).
