@@ -140,7 +140,8 @@ type Run struct {
 	GuardedShare     float64         `json:"guard_masked_area,omitempty"`  // guard, stride: mean share of each frame the guard masked
 	Stride           int             `json:"stride,omitempty"`             // stride: detection ran on every Nth frame
 	Seconds          float64         `json:"seconds"`
-	WarmUpS          float64         `json:"warm_up_s,omitempty"` // live and guard runs: from start to the first encoded frame, in guard runs to the first detection's result (not measured)
+	WarmUpS          float64         `json:"warm_up_s,omitempty"`  // live and guard runs: from start to the first encoded frame, in guard runs to the first detection's result (not measured)
+	WindowEnd        string          `json:"window_end,omitempty"` // guard runs: "detection" (the window ended at a detection's result, past -live) or "timer" (none came in time)
 	FPS              float64         `json:"fps"`
 	CPUMsFrame       float64         `json:"cpu_ms_per_frame"` // user+system CPU of the process per processed frame
 	RSSStartMB       float64         `json:"rss_start_mb"`
@@ -745,6 +746,19 @@ func throughput(ctx context.Context, clip Clip, mode string, o Options) (Run, er
 // anyway, with a warning: the frames masked whole count).
 const maxWarmUp = 30 * time.Second
 
+// guardWindowWait bounds how long a guard run's window waits, past LiveFor,
+// for the next detection's result: a detection period (detectFPS; 0:
+// none) or the motion gate's recheck, whichever is longer (a still scene
+// detects only then), plus the slowest detection measured (about 1.3 s of
+// wall time at 1080p) with room to spare.
+func guardWindowWait(detectFPS float64) time.Duration {
+	wait := pipeline.GuardRecheck
+	if detectFPS > 0 {
+		wait = max(wait, time.Duration(float64(time.Second)/detectFPS))
+	}
+	return wait + 5*time.Second
+}
+
 // live runs the clip through a real camera, paced at its own rate.
 func live(ctx context.Context, clip Clip, mode string, o Options) (Run, error) {
 	r := Run{Clip: clip.Name, Mode: mode, OpenCVThreadsEnv: os.Getenv("OPENCV_FOR_THREADS_NUM")}
@@ -829,6 +843,15 @@ func live(ctx context.Context, clip Clip, mode string, o Options) (Run, error) {
 	sample()
 	every := time.NewTicker(30 * time.Second)
 	defer every.Stop()
+	// A guard run's window began at a detection's result and, once LiveFor
+	// has passed, ends at the next one: it then holds whole detections, not
+	// a share of the last that depends on where the timer fell (on vtest a
+	// detection is about 1.4 ms of CPU a frame, and a 20 s window ending
+	// on the timer held the results of 3 or 4). The wait is bounded: with
+	// no result by then (a stalled detector), the window ends there.
+	var poll <-chan time.Time // while waiting for that result
+	var bound <-chan time.Time
+	var waitFrom uint64
 loop:
 	for {
 		select {
@@ -837,6 +860,20 @@ loop:
 		case <-every.C:
 			sample()
 		case <-timer.C:
+			if mode != Guard {
+				break loop
+			}
+			waitFrom = cam.Status().Detections
+			tick := time.NewTicker(5 * time.Millisecond)
+			defer tick.Stop()
+			poll, bound = tick.C, time.After(guardWindowWait(o.DetectFPS))
+		case <-poll:
+			if cam.Status().Detections > waitFrom {
+				r.WindowEnd = "detection"
+				break loop
+			}
+		case <-bound:
+			r.WindowEnd = "timer"
 			break loop
 		case <-ctx.Done():
 			break loop

@@ -112,6 +112,15 @@ func TestBenchRounds(t *testing.T) {
 			t.Errorf("round %d: guard/live pass-through %v, want %v", i+1, got, want)
 		}
 		lpCPU = append(lpCPU, lp.CPUMsFrame)
+		// The guard's window ends at a detection's result once LiveFor has
+		// passed (DetectFPS 2: one every half second), so it holds whole
+		// detections; the live pass-through's ends on the timer.
+		if g.WindowEnd != "detection" || g.Seconds < 1 || g.Detections < 1 {
+			t.Errorf("round %d: the guard's window ended at %q after %.2f s and %d detections, want at a detection's result, past 1 s", i+1, g.WindowEnd, g.Seconds, g.Detections)
+		}
+		if lp.WindowEnd != "" {
+			t.Errorf("round %d: the live pass-through's window ended at %q, want on the timer", i+1, lp.WindowEnd)
+		}
 	}
 	if m := slices.Sorted(slices.Values(q.GuardCPUOverLivePassRounds))[1]; q.GuardCPUOverLivePass != m {
 		t.Errorf("guard/live pass-through %v, want the rounds' median %v", q.GuardCPUOverLivePass, m)

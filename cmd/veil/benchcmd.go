@@ -52,7 +52,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer, log 
 	modes := fs.String("modes", "passthrough,naive,veil,stride,live,livepass,guard", "modes to run (also: schedule, the recall cost of detecting less)")
 	frames := fs.Int("frames", 90, "frames measured per throughput run")
 	rounds := fs.Int("rounds", 1, "run the modes of each clip (all but schedule) this many times in turn; ratios are the rounds' medians")
-	liveFor := fs.Duration("live", 20*time.Second, "length of each live run")
+	liveFor := fs.Duration("live", 20*time.Second, "length of each live run (a guard run goes on to the next detection's result, so it measures whole detection periods)")
 	report := fs.String("report", "", "write the JSON report here")
 	plots := fs.String("plots", "", "write SVG plots (stages.svg, latency-*.svg) into this directory")
 	modelsDir := fs.String("models", "", "models directory (default $VEIL_MODELS or ./models)")
