@@ -848,30 +848,27 @@ func live(ctx context.Context, clip Clip, mode string, o Options) (Run, error) {
 	// a share of the last that depends on where the timer fell (on vtest a
 	// detection is about 1.4 ms of CPU a frame, and a 20 s window ending
 	// on the timer held the results of 3 or 4). The wait is bounded: with
-	// no result by then (a stalled detector), the window ends there.
-	var poll <-chan time.Time // while waiting for that result
-	var bound <-chan time.Time
+	// no result by then (a stalled detector), the window ends there. The
+	// result is looked for as each frame comes, not on a ticker of its own:
+	// the window's CPU is the camera's, and a poll's wake-ups would count.
+	var bound <-chan time.Time // set once LiveFor has passed: the wait
 	var waitFrom uint64
 loop:
 	for {
 		select {
 		case t := <-frames:
 			collect(t)
+			if bound != nil && cam.Status().Detections > waitFrom {
+				r.WindowEnd = "detection"
+				break loop
+			}
 		case <-every.C:
 			sample()
 		case <-timer.C:
 			if mode != Guard {
 				break loop
 			}
-			waitFrom = cam.Status().Detections
-			tick := time.NewTicker(5 * time.Millisecond)
-			defer tick.Stop()
-			poll, bound = tick.C, time.After(guardWindowWait(o.DetectFPS))
-		case <-poll:
-			if cam.Status().Detections > waitFrom {
-				r.WindowEnd = "detection"
-				break loop
-			}
+			waitFrom, bound = cam.Status().Detections, time.After(guardWindowWait(o.DetectFPS))
 		case <-bound:
 			r.WindowEnd = "timer"
 			break loop
