@@ -80,6 +80,12 @@ func newORTNet(path string, outs []string) (*ortNet, error) {
 	if err != nil {
 		return nil, fmt.Errorf("onnxruntime: %w", err)
 	}
+	// Fewer passes over the activations, the same outputs (foldONNX). A
+	// model the folder cannot read is loaded as it is: ONNX Runtime's own
+	// reader has the last word on it.
+	if folded, _, err := foldONNX(model); err == nil {
+		model = folded
+	}
 	n, err := newORTNetData(model, outs)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)

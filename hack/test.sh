@@ -34,6 +34,7 @@ CGO_ENABLED=0 go test -run '^$' -fuzz '^FuzzParse$' -fuzztime 500000x ./eval/lin
 go test -run '^$' -fuzz '^FuzzParsePasses$' -fuzztime 180000x ./pipeline
 go test -run '^$' -fuzz '^FuzzParseSums$' -fuzztime 150000x ./models
 go test -run '^$' -fuzz '^FuzzDarknetONNX$' -fuzztime 30000x ./detect
+go test -run '^$' -fuzz '^FuzzFoldONNX$' -fuzztime 30000x ./detect
 go test -run '^$' -fuzz '^FuzzInterleave$' -fuzztime 40000x ./cmd/veil
 go test -run '^$' -fuzz '^FuzzParse$' -fuzztime 15000x ./config
 CGO_ENABLED=0 go test -run '^$' -fuzz '^FuzzOffer$' -fuzztime 2500x ./transport/whep
