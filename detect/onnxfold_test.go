@@ -181,6 +181,26 @@ func TestFoldONNX(t *testing.T) {
 	}
 }
 
+// TestFoldONNXSubgraphs: a model with a subgraph (If, Loop, Scan), which may
+// read any tensor, is left as it is, its patterns too.
+func TestFoldONNXSubgraphs(t *testing.T) {
+	var g onnxGraph
+	g.initializer("w", []int64{4, 3, 1, 1}, make([]float32, 12))
+	g.initializer("c", nil, []float32{2})
+	g.initializer("d", nil, []float32{1})
+	g.node("Conv", []string{"data", "w"}, "x", intsAttr("kernel_shape", 1, 1))
+	g.node("Mul", []string{"c", "x"}, "y")
+	g.node("Add", []string{"y", "d"}, "z")
+	g.node("ReduceMax", []string{"z"}, "cond")
+	g.node("If", []string{"cond"}, "out")
+	g.outputs = []string{"out"}
+	model := g.model()
+	out, got, err := foldONNX(model)
+	if err != nil || got != (foldCounts{}) || !bytes.Equal(out, model) {
+		t.Errorf("folds %v, error %v, unchanged %v; want the model as it was", got, err, bytes.Equal(out, model))
+	}
+}
+
 // TestFoldONNXModels: PP-OCRv4's detector folds (28 Convs, 24 hard-swishes,
 // 10 affines into 1x1 Convs, 8 gates) and gives the same probability map on
 // real plates at the sizes Veil runs it (a plate search's 320 and 448, a
