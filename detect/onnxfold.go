@@ -39,9 +39,10 @@ func foldONNX(model []byte) ([]byte, foldCounts, error) {
 		return nil, foldCounts{}, err
 	}
 	for _, n := range m.nodes {
-		if n.op == "If" || n.op == "Loop" || n.op == "Scan" {
-			// A subgraph may read any tensor of the graph: readers cannot
-			// tell what is unread. Such a model is loaded as it is.
+		if n.subgraph() {
+			// A subgraph (If, Loop, Scan, contrib ops) may read any tensor
+			// of the graph: readers cannot tell what is unread. Such a
+			// model is loaded as it is.
 			return model, foldCounts{}, nil
 		}
 	}
@@ -80,13 +81,17 @@ const (
 	nodeAttribute = 5
 	nodeDomain    = 7
 
-	attrName   = 1
-	attrF      = 2
-	attrI      = 3
-	attrT      = 5
-	attrIntsF  = 8
-	attrTyp    = 20
-	attrTensor = 4 // AttributeProto.TENSOR
+	attrName    = 1
+	attrF       = 2
+	attrI       = 3
+	attrT       = 5
+	attrG       = 6
+	attrGraphs  = 11
+	attrGraph   = 5  // AttributeProto.GRAPH
+	attrGraphsT = 10 // AttributeProto.GRAPHS
+	attrIntsF   = 8
+	attrTyp     = 20
+	attrTensor  = 4 // AttributeProto.TENSOR
 
 	tensorDims     = 1
 	tensorDataType = 2
@@ -344,6 +349,23 @@ func (n *onnxNode) int(name string, def int64) int64 {
 	return def
 }
 
+// subgraph says whether one of n's attributes holds a graph (AttributeProto
+// g or graphs, or of type GRAPH or GRAPHS).
+func (n *onnxNode) subgraph() bool {
+	for _, a := range n.attrs {
+		fs, err := parsePB(a.b)
+		if err != nil {
+			return true // unreadable: assume the worst
+		}
+		for _, f := range fs {
+			if f.num == attrG || f.num == attrGraphs || (f.num == attrTyp && f.wire == 0 && (f.v == attrGraph || f.v == attrGraphsT)) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // hasAttr says whether the node has the named attribute, read or added.
 func (n *onnxNode) hasAttr(name string) bool {
 	_, ok := n.attr(name)
@@ -531,11 +553,12 @@ type folder struct {
 	m      *onnxModel
 	nodes  []*onnxNode
 	consts map[string]*onnxConst
+	names  map[string]bool // every tensor name in the graph: new ones avoid them
 	counts foldCounts
 }
 
 func (f *folder) init(m *onnxModel) {
-	f.m, f.nodes, f.consts = m, m.nodes, map[string]*onnxConst{}
+	f.m, f.nodes, f.consts, f.names = m, m.nodes, map[string]*onnxConst{}, map[string]bool{}
 	for _, c := range m.inits {
 		f.consts[c.name] = c
 	}
@@ -543,7 +566,32 @@ func (f *folder) init(m *onnxModel) {
 		if n.value != nil {
 			f.consts[n.value.name] = n.value
 		}
+		for _, v := range slices.Concat(n.in, n.out) {
+			f.names[v] = true
+		}
 	}
+	for _, set := range []map[string]bool{m.inputs, m.outputs} {
+		for v := range set {
+			f.names[v] = true
+		}
+	}
+	for _, fl := range m.graph { // initializers of other types, kept as read
+		if fl.num == graphInitializer && fl.wire == 2 {
+			if name, err := pbString(fl.b, tensorName); err == nil {
+				f.names[name] = true
+			}
+		}
+	}
+}
+
+// newName is a name not yet in the graph, made from base.
+func (f *folder) newName(base string) string {
+	name := base
+	for i := 1; f.names[name] || f.consts[name] != nil; i++ {
+		name = fmt.Sprintf("%s_%d", base, i)
+	}
+	f.names[name] = true
+	return name
 }
 
 // readers are the nodes reading name (a graph output counts as one more).
@@ -607,10 +655,7 @@ func (f *folder) conv(n *onnxNode) (w, b *onnxConst, ok bool) {
 
 // newConst adds a constant named after base.
 func (f *folder) newConst(base string, dims []int64, v []float32) string {
-	name := base
-	for i := 1; f.consts[name] != nil; i++ {
-		name = fmt.Sprintf("%s_%d", base, i)
-	}
+	name := f.newName(base)
 	f.consts[name] = &onnxConst{name: name, dims: dims, v: v, made: true}
 	return name
 }
@@ -666,7 +711,7 @@ func (f *folder) foldHSwish() {
 	dead := map[*onnxNode]bool{}
 	for _, add := range f.nodes {
 		three, x, ok := f.scalar(add, "Add")
-		if !ok || three != 3 || dead[add] {
+		if !ok || three != 3 || dead[add] || !f.fromConv(x) {
 			continue
 		}
 		clip := f.only(add.out[0])
@@ -796,16 +841,25 @@ func (f *folder) foldGate() {
 			default:
 				continue
 			}
-			if _, isConst := f.consts[g]; isConst || g == x {
+			if _, isConst := f.consts[g]; isConst || g == x || !f.fromConv(x) {
 				continue
 			}
+			// g+1 gets a name of its own: it is not of x*g's shape.
 			one := f.newConst(mul.out[0]+"_one", []int64{1}, []float32{1})
-			mul.op, mul.in = "Add", []string{g, one}
+			mul.op, mul.in, mul.out = "Add", []string{g, one}, []string{f.newName(mul.out[0] + "_plus1")}
 			add.op, add.in = "Mul", []string{x, mul.out[0]}
 			f.counts.Gate++
 			break
 		}
 	}
+}
+
+// fromConv says whether name is written by a Conv with constant weights: a
+// float32 tensor of rank 4, which the constants a rewrite adds (float32, of
+// rank 0 or 1) keep of its type and shape.
+func (f *folder) fromConv(name string) bool {
+	_, _, ok := f.conv(f.producer(name))
+	return ok
 }
 
 // producer is the node writing name, nil if none does (an input or a

@@ -83,8 +83,11 @@ func newORTNet(path string, outs []string) (*ortNet, error) {
 	// Fewer passes over the activations, the same outputs (foldONNX). A
 	// model the folder cannot read is loaded as it is: ONNX Runtime's own
 	// reader has the last word on it.
-	if folded, _, err := foldONNX(model); err == nil {
-		model = folded
+	if folded, c, err := foldONNX(model); err == nil && c != (foldCounts{}) {
+		if n, err := newORTNetData(folded, outs); err == nil {
+			return n, nil
+		}
+		// ONNX Runtime refused the rewrite: the model as it came.
 	}
 	n, err := newORTNetData(model, outs)
 	if err != nil {
