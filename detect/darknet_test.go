@@ -36,18 +36,7 @@ func tinyWeights(floats int) []byte {
 // a head whose channels do not match are errors.
 func TestDarknetONNX(t *testing.T) {
 	st := models.Open(testenv.Models(t))
-	read := func(name string) []byte {
-		p, err := st.Path(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
-	cfg, weights := read(models.YoloCfg), read(models.YoloWeights)
+	cfg, weights := readModel(t, st, models.YoloCfg), readModel(t, st, models.YoloWeights)
 	model, heads, err := darknetONNX(cfg, weights)
 	if err != nil {
 		t.Fatal(err)

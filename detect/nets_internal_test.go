@@ -3,7 +3,6 @@ package detect
 import (
 	"image"
 	"path/filepath"
-	"runtime"
 	"testing"
 
 	"gocv.io/x/gocv"
@@ -117,18 +116,7 @@ func TestPPOCRSmallNetsLoadWhenNeeded(t *testing.T) {
 // on the large input's session (it takes any size): nothing more is loaded,
 // and closing them leaves it open.
 func TestPPOCRSmallNetsShareORTSession(t *testing.T) {
-	st := models.Open(testenv.Models(t))
-	lib := models.ONNXRuntimeLib(runtime.GOARCH)
-	if lib == "" {
-		t.Skipf("no ONNX Runtime for %s", runtime.GOARCH)
-	}
-	libPath, err := st.Path(lib)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := LoadONNXRuntime(libPath); err != nil {
-		t.Fatal(err)
-	}
+	st := ortOrSkip(t)
 	model, err := st.Path(models.PPOCRDetORT)
 	if err != nil {
 		t.Fatal(err)

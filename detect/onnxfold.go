@@ -300,48 +300,53 @@ func (n *onnxNode) attr(name string) ([]byte, bool) {
 	return nil, false
 }
 
-// ints is an INTS attribute's values, nil if there is none.
-func (n *onnxNode) ints(name string) []int64 {
+// attrFields is the named attribute's fields, nil if there is none.
+func (n *onnxNode) attrFields(name string) []pbField {
 	a, ok := n.attr(name)
 	if !ok {
 		return nil
 	}
-	fs, err := parsePB(a)
-	if err != nil {
-		return nil
-	}
+	fs, _ := parsePB(a)
+	return fs
+}
+
+// ints is an INTS attribute's values, nil if there is none.
+func (n *onnxNode) ints(name string) []int64 {
 	var v []int64
-	for _, f := range fs {
-		if f.num != attrIntsF {
-			continue
-		}
-		switch f.wire {
-		case 0:
-			v = append(v, int64(f.v))
-		case 2: // packed
-			for b := f.b; len(b) > 0; {
-				x, n := binary.Uvarint(b)
-				if n <= 0 {
-					return nil
-				}
-				v, b = append(v, int64(x)), b[n:]
+	for _, f := range n.attrFields(name) {
+		if f.num == attrIntsF {
+			x, ok := varints(f)
+			if !ok {
+				return nil
 			}
+			v = append(v, x...)
 		}
 	}
 	return v
 }
 
+// varints is a repeated integer field's values: one, or packed.
+func varints(f pbField) ([]int64, bool) {
+	switch f.wire {
+	case 0:
+		return []int64{int64(f.v)}, true
+	case 2:
+		var v []int64
+		for b := f.b; len(b) > 0; {
+			x, n := binary.Uvarint(b)
+			if n <= 0 {
+				return nil, false
+			}
+			v, b = append(v, int64(x)), b[n:]
+		}
+		return v, true
+	}
+	return nil, false
+}
+
 // int is an INT attribute's value, def if there is none.
 func (n *onnxNode) int(name string, def int64) int64 {
-	a, ok := n.attr(name)
-	if !ok {
-		return def
-	}
-	fs, err := parsePB(a)
-	if err != nil {
-		return def
-	}
-	for _, f := range fs {
+	for _, f := range n.attrFields(name) {
 		if f.num == attrI && f.wire == 0 {
 			return int64(f.v)
 		}
@@ -401,16 +406,12 @@ func parseTensor(b []byte) (*onnxConst, error) {
 	var raw []byte
 	for _, f := range fs {
 		switch {
-		case f.num == tensorDims && f.wire == 0:
-			c.dims = append(c.dims, int64(f.v))
-		case f.num == tensorDims && f.wire == 2:
-			for b := f.b; len(b) > 0; {
-				x, n := binary.Uvarint(b)
-				if n <= 0 {
-					return nil, errPB
-				}
-				c.dims, b = append(c.dims, int64(x)), b[n:]
+		case f.num == tensorDims:
+			d, ok := varints(f)
+			if !ok {
+				return nil, errPB
 			}
+			c.dims = append(c.dims, d...)
 		case f.num == tensorDataType && f.wire == 0:
 			typ = f.v
 		case f.num == tensorFloat && f.wire == 5:
@@ -672,6 +673,19 @@ func (f *folder) setConv(n *onnxNode, input string, w, b []float32, wdims []int6
 	n.in = []string{input, wn, bn}
 }
 
+// mulAdd says whether mul is Mul(h, c) read only by an Add(·, d), c and d
+// one-value constants, and returns them, h and the Add.
+func (f *folder) mulAdd(mul *onnxNode) (c, d float32, h string, add *onnxNode, ok bool) {
+	if c, h, ok = f.scalar(mul, "Mul"); !ok {
+		return 0, 0, "", nil, false
+	}
+	add = f.only(mul.out[0])
+	if d, _, ok = f.scalar(add, "Add"); !ok {
+		return 0, 0, "", nil, false
+	}
+	return c, d, h, add, true
+}
+
 // foldConv: Conv → Mul(c) → Add(d) into one Conv.
 func (f *folder) foldConv() {
 	dead := map[*onnxNode]bool{}
@@ -681,12 +695,7 @@ func (f *folder) foldConv() {
 			continue
 		}
 		mul := f.only(n.out[0])
-		c, _, ok := f.scalar(mul, "Mul")
-		if !ok {
-			continue
-		}
-		add := f.only(mul.out[0])
-		d, _, ok := f.scalar(add, "Add")
+		c, d, _, add, ok := f.mulAdd(mul)
 		if !ok {
 			continue
 		}
@@ -758,12 +767,10 @@ func putFloat(a *pbuf, v float32) {
 func (f *folder) foldAffine() {
 	dead := map[*onnxNode]bool{}
 	for _, mul := range f.nodes {
-		c, h, ok := f.scalar(mul, "Mul")
-		if !ok || dead[mul] {
+		if dead[mul] {
 			continue
 		}
-		add := f.only(mul.out[0])
-		d, _, ok := f.scalar(add, "Add")
+		c, d, h, add, ok := f.mulAdd(mul)
 		if !ok {
 			continue
 		}

@@ -107,6 +107,20 @@ func validGraph(m *onnxModel) error {
 	return nil
 }
 
+// readModel is the named file of the models store.
+func readModel(t testing.TB, st *models.Store, name string) []byte {
+	t.Helper()
+	p, err := st.Path(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 // ortOrSkip loads ONNX Runtime from the models directory, or skips.
 func ortOrSkip(t testing.TB) *models.Store {
 	t.Helper()
@@ -246,17 +260,7 @@ func TestFoldONNXSubgraphs(t *testing.T) {
 // come back as they were.
 func TestFoldONNXModels(t *testing.T) {
 	st := ortOrSkip(t)
-	read := func(name string) []byte {
-		p, err := st.Path(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
+	read := func(name string) []byte { return readModel(t, st, name) }
 	model := read(models.PPOCRDetORT)
 	folded, got, err := foldONNX(model)
 	if err != nil {
