@@ -82,8 +82,8 @@ const (
 	nodeDomain    = 7
 
 	attrName    = 1
-	attrF       = 2
 	attrI       = 3
+	attrS       = 4
 	attrT       = 5
 	attrG       = 6
 	attrGraphs  = 11
@@ -91,7 +91,6 @@ const (
 	attrGraphsT = 10 // AttributeProto.GRAPHS
 	attrIntsF   = 8
 	attrTyp     = 20
-	attrTensor  = 4 // AttributeProto.TENSOR
 
 	tensorDims     = 1
 	tensorDataType = 2
@@ -371,12 +370,6 @@ func (n *onnxNode) subgraph() bool {
 	return false
 }
 
-// hasAttr says whether the node has the named attribute, read or added.
-func (n *onnxNode) hasAttr(name string) bool {
-	_, ok := n.attr(name)
-	return ok
-}
-
 func pbString(b []byte, num int) (string, error) {
 	v, err := pbBytes(b, num)
 	return string(v), err
@@ -459,22 +452,6 @@ func parseTensor(b []byte) (*onnxConst, error) {
 	return c, nil
 }
 
-// tensorProto writes c as a TensorProto with raw data.
-func (c *onnxConst) tensorProto() pbuf {
-	var t pbuf
-	for _, d := range c.dims {
-		t.int(tensorDims, d)
-	}
-	t.int(tensorDataType, tensorFloat32)
-	t.str(tensorName, c.name)
-	raw := make([]byte, 0, 4*len(c.v))
-	for _, x := range c.v {
-		raw = binary.LittleEndian.AppendUint32(raw, math.Float32bits(x))
-	}
-	t.bytes(tensorRaw, raw)
-	return t
-}
-
 // write is the model with nodes for its graph's nodes, and of consts those
 // read by a node or the graph's output as initializers (Constant nodes
 // among nodes are kept only if read, too).
@@ -531,7 +508,8 @@ func (m *onnxModel) write(nodes []*onnxNode, consts map[string]*onnxConst) []byt
 	}
 	slices.Sort(names) // the same model every time
 	for _, name := range names {
-		g.bytes(graphInitializer, consts[name].tensorProto())
+		c := consts[name]
+		g.bytes(graphInitializer, floatTensor(c.name, c.dims, c.v))
 	}
 	for _, f := range m.graph {
 		if f.num == graphValueInfo && f.wire == 2 {
@@ -737,9 +715,7 @@ func (f *folder) foldHSwish() {
 			continue
 		}
 		add.op, add.in, add.attrs = "HardSigmoid", []string{x}, nil
-		add.added = append(add.added,
-			attr("alpha", attrFloat, func(a *pbuf) { putFloat(a, 1.0/6) }),
-			attr("beta", attrFloat, func(a *pbuf) { putFloat(a, 0.5) }))
+		add.added = append(add.added, floatAttr("alpha", 1.0/6), floatAttr("beta", 0.5))
 		mul.in = []string{x, add.out[0]}
 		mul.out = []string{div.out[0]}
 		dead[clip], dead[div] = true, true
@@ -748,19 +724,14 @@ func (f *folder) foldHSwish() {
 	f.drop(dead)
 }
 
-// clips says whether Clip node n bounds to [lo, hi]: by constant inputs
-// (opset 11 on) or by attributes (before).
+// clips says whether Clip node n bounds to [lo, hi] by constant inputs
+// (opset 11 on); a Clip with min and max attributes (before) is left alone.
 func (f *folder) clips(n *onnxNode, lo, hi float32) bool {
 	if len(n.in) == 3 {
 		a, b := f.consts[n.in[1]], f.consts[n.in[2]]
 		return a != nil && b != nil && len(a.v) == 1 && len(b.v) == 1 && a.v[0] == lo && b.v[0] == hi
 	}
 	return false
-}
-
-func putFloat(a *pbuf, v float32) {
-	a.tag(attrF, 5)
-	*a = binary.LittleEndian.AppendUint32(*a, math.Float32bits(v))
 }
 
 // foldAffine: Mul(h, c) → Add(d) read only by unpadded 1x1 Convs, into them.
@@ -813,11 +784,9 @@ func (f *folder) pointwise(n *onnxNode, in string) bool {
 // unpadded says whether Conv n adds no border (pads all zeros, auto_pad
 // unset) and has one group.
 func unpadded(n *onnxNode) bool {
-	if n.hasAttr("auto_pad") {
-		if a, _ := n.attr("auto_pad"); a != nil {
-			if s, err := pbBytes(a, 4); err == nil && string(s) != "NOTSET" {
-				return false
-			}
+	if a, ok := n.attr("auto_pad"); ok {
+		if s, err := pbBytes(a, attrS); err == nil && string(s) != "NOTSET" {
+			return false
 		}
 	}
 	for _, p := range n.ints("pads") {

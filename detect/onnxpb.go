@@ -84,6 +84,11 @@ func (g *onnxGraph) node(op string, ins []string, out string, attrs ...pbuf) {
 }
 
 func (g *onnxGraph) initializer(name string, dims []int64, v []float32) {
+	g.inits = append(g.inits, floatTensor(name, dims, v))
+}
+
+// floatTensor is a float32 TensorProto with its values as raw data.
+func floatTensor(name string, dims []int64, v []float32) pbuf {
 	var t pbuf
 	for _, d := range dims {
 		t.int(1, d)
@@ -95,7 +100,7 @@ func (g *onnxGraph) initializer(name string, dims []int64, v []float32) {
 		raw = binary.LittleEndian.AppendUint32(raw, math.Float32bits(x))
 	}
 	t.bytes(9, raw)
-	g.inits = append(g.inits, t)
+	return t
 }
 
 // valueInfo is a float tensor named name; dims (a number or a name) when
