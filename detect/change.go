@@ -60,6 +60,7 @@ type Change struct {
 	ref       gocv.Mat // SetRef's thumb (a copy), its coarse grid and detail
 	refCoarse gocv.Mat
 	refDetail gocv.Mat
+	rows      []uint16 // fastThumb's two rows of grey
 }
 
 // NewChange makes a judge of change at threshold grey levels (see Change).
@@ -91,6 +92,14 @@ func (c *Change) Close() {
 // to a size that does not divide would drift by up to a block across the
 // frame).
 func (c *Change) Thumb(img gocv.Mat, dst *gocv.Mat) {
+	if !c.fastThumb(img, dst) {
+		c.cvThumb(img, dst)
+	}
+}
+
+// cvThumb is Thumb in OpenCV's calls, for images fastThumb does not take
+// (a region of a frame, as tile reuse's).
+func (c *Change) cvThumb(img gocv.Mat, dst *gocv.Mat) {
 	gocv.CvtColor(img, &c.gray, gocv.ColorBGRToGray)
 	b := ReuseBlock
 	src := c.gray
@@ -190,6 +199,17 @@ func (c *Change) all(cur gocv.Mat) (gocv.Mat, int) {
 // compare is Mask for thumbs that fit, given ref's coarse grid and (strict)
 // detail.
 func (c *Change) compare(cur, ref, refCoarse, refDetail gocv.Mat, strict bool) (gocv.Mat, int) {
+	if strict {
+		if mask, n, ok := c.fastCompare(cur, ref, refCoarse, refDetail); ok {
+			return mask, n
+		}
+	}
+	return c.cvCompare(cur, ref, refCoarse, refDetail, strict)
+}
+
+// cvCompare is compare in OpenCV's calls, for thumbs fastCompare does not
+// take, and lenient judging.
+func (c *Change) cvCompare(cur, ref, refCoarse, refDetail gocv.Mat, strict bool) (gocv.Mat, int) {
 	sz := ThumbBlocks(cur)
 	minSums := max(1, wideScale*(math.Floor(c.threshold)+1)+1) // lenient
 	if strict {
