@@ -76,6 +76,8 @@ type Redactor struct {
 	grid    gocv.Mat          // Cells x Cells: a blurred region's cell means
 	fine    gocv.Mat          // the means spread over a finer grid and smoothed
 	clipped []image.Rectangle // scratch: the boxes clipped to the frame
+	sums    []uint64          // scratch for pixelateBytes: a row of cells' sums
+	row     []byte            // and its painted row
 }
 
 // New returns a Redactor of the given style.
@@ -132,7 +134,7 @@ func (r *Redactor) destroy(img gocv.Mat, boxes []image.Rectangle) int {
 			r.clipped = append(r.clipped, b)
 		}
 	}
-	var buf []byte // the frame's pixels, for small cells pixelated in Go
+	var buf []byte // the frame's pixels, pixelated in one pass (pixelateBytes)
 	if r.Style == Pixelate && img.IsContinuous() {
 		if b, err := img.DataPtrUint8(); err == nil && len(b) == bounds.Dx()*bounds.Dy()*3 {
 			buf = b
@@ -142,8 +144,8 @@ func (r *Redactor) destroy(img gocv.Mat, boxes []image.Rectangle) int {
 		if inAnother(r.clipped, i) {
 			continue
 		}
-		if buf != nil && cellArea(b) < bigCell {
-			pixelateBytes(buf, bounds.Dx()*3, b)
+		if buf != nil {
+			r.pixelateBytes(buf, bounds.Dx()*3, b)
 			continue
 		}
 		roi := img.Region(b)
@@ -182,7 +184,8 @@ func cellGrid(w, h int) (int, int) {
 }
 
 // pixelate paints each cell of the region with its own mean colour, in
-// OpenCV (pixelateBytes does the same in Go). The cells split the region
+// OpenCV, for a frame whose rows are not packed (pixelateBytes does the
+// same in one pass of C for those that are, every camera frame). The cells split the region
 // evenly (their sides differ by at most a pixel). This costs about a fifth
 // of the CPU of an area resize down and a nearest resize up, which for a
 // non-integer scale takes OpenCV's slow, multi-threaded path
@@ -210,59 +213,6 @@ func cells(b image.Rectangle) iter.Seq[image.Rectangle] {
 			}
 		}
 	}
-}
-
-// bigCell is the cell area (pixels) from which a box is pixelated in
-// OpenCV, cell by cell; a box of smaller cells is done in Go, on the
-// frame's bytes (when its rows are packed). OpenCV sums a cell faster
-// (SIMD), but each cell costs it four cgo calls. CPU a frame at 1080p, three
-// interleaved runs: 256 changed areas of 20x20 px
-// (BenchmarkRedactManyAreas1080p) 2.6-3.3 ms all in OpenCV, 0.41-0.50 ms
-// all in Go, 0.41-0.45 ms split at bigCell (the area resize before: 0.4 ms);
-// five areas of 300x560 px with a face in each and two plates
-// (BenchmarkRedactGuard1080p) 0.79-0.93 ms in OpenCV, 1.5-1.9 ms in Go,
-// 0.73-0.87 ms split (the area resize: 4.6 ms).
-const bigCell = 1024
-
-// cellArea is the area of the smallest cell of b.
-func cellArea(b image.Rectangle) int {
-	cx, cy := cellGrid(b.Dx(), b.Dy())
-	return (b.Dx() / cx) * (b.Dy() / cy)
-}
-
-// pixelateBytes is pixelate on the packed BGR bytes of a frame whose rows
-// are stride bytes apart: the same cells, each painted with its mean
-// rounded as OpenCV rounds it (half to even), so the two agree to the byte.
-func pixelateBytes(buf []byte, stride int, b image.Rectangle) {
-	for c := range cells(b) {
-		x0, x1 := c.Min.X*3, c.Max.X*3
-		var s0, s1, s2 int
-		for y := c.Min.Y; y < c.Max.Y; y++ {
-			row := buf[y*stride+x0 : y*stride+x1]
-			for k := 0; k+2 < len(row); k += 3 {
-				s0 += int(row[k])
-				s1 += int(row[k+1])
-				s2 += int(row[k+2])
-			}
-		}
-		n := c.Dx() * c.Dy()
-		m0, m1, m2 := roundMean(s0, n), roundMean(s1, n), roundMean(s2, n)
-		for y := c.Min.Y; y < c.Max.Y; y++ {
-			row := buf[y*stride+x0 : y*stride+x1]
-			for k := 0; k+2 < len(row); k += 3 {
-				row[k], row[k+1], row[k+2] = m0, m1, m2
-			}
-		}
-	}
-}
-
-// roundMean is the mean of n values summing to sum, computed and rounded as
-// OpenCV's mean and fill do: the sum times 1/n in doubles, rounded half to
-// even (cvRound), so both paths give the same byte. (An OpenCV built to
-// take cv::mean from IPP could round differently; Debian's is not, and
-// TestPixelatePathsAgree would show it.)
-func roundMean(sum, n int) byte {
-	return roundByte(float64(sum) * (1 / float64(n)))
 }
 
 // blur paints the region from its cells' means alone (pixelate's cells, so
