@@ -27,11 +27,15 @@ type Guard struct {
 	dilate    int      // blocks added around each changed block
 	mask      gocv.Mat // changed blocks, dilated
 	kernel    gocv.Mat
-	labels    gocv.Mat
+	cvLabels  gocv.Mat
 	stats     gocv.Mat
 	centroids gocv.Mat
 	cover     gocv.Mat // the regions returned, on the block grid
 	share     float64  // share of the frame the last Changed returned
+
+	// blockRegions' scratch.
+	grown, tmp          []uint8
+	runs, parent, boxes []int32
 }
 
 // GuardThreshold is the default change threshold, in grey levels of a
@@ -55,14 +59,14 @@ const MaxGuardRegions = 256
 func NewGuard(threshold float64, dilate int) *Guard {
 	k := 2*max(dilate, 0) + 1
 	return &Guard{change: detect.NewChange(threshold), dilate: dilate, mask: gocv.NewMat(),
-		kernel: gocv.GetStructuringElement(gocv.MorphRect, image.Pt(k, k)),
-		labels: gocv.NewMat(), stats: gocv.NewMat(), centroids: gocv.NewMat(), cover: gocv.NewMat()}
+		kernel:   gocv.GetStructuringElement(gocv.MorphRect, image.Pt(k, k)),
+		cvLabels: gocv.NewMat(), stats: gocv.NewMat(), centroids: gocv.NewMat(), cover: gocv.NewMat()}
 }
 
 // Close frees the guard's buffers.
 func (g *Guard) Close() {
 	g.change.Close()
-	for _, m := range []*gocv.Mat{&g.mask, &g.kernel, &g.labels, &g.stats, &g.centroids, &g.cover} {
+	for _, m := range []*gocv.Mat{&g.mask, &g.kernel, &g.cvLabels, &g.stats, &g.centroids, &g.cover} {
 		m.Close()
 	}
 }
@@ -107,34 +111,51 @@ func (g *Guard) regions(mask gocv.Mat, n, w, h int) []image.Rectangle {
 		return nil
 	}
 	all := []image.Rectangle{image.Rect(0, 0, w, h)}
+	b := detect.ReuseBlock
+	bounds := image.Rect(0, 0, w, h)
+	blocks, n, covered, ok := g.blockRegions(mask)
+	if !ok {
+		blocks, n, covered = g.cvRegions(mask)
+	}
+	if n > MaxGuardRegions {
+		g.share = 1
+		return all
+	}
+	out := make([]image.Rectangle, 0, n)
+	for _, r := range blocks {
+		out = append(out, image.Rect(r.Min.X*b, r.Min.Y*b, r.Max.X*b, r.Max.Y*b).Intersect(bounds))
+	}
+	g.share = float64(covered) / float64(mask.Rows()*mask.Cols())
+	return out
+}
+
+// cvRegions is blockRegions in OpenCV's calls (Dilate,
+// ConnectedComponentsWithStats), for a mask it does not take.
+func (g *Guard) cvRegions(mask gocv.Mat) (boxes []image.Rectangle, n int, covered int) {
 	if g.dilate > 0 {
 		gocv.Dilate(mask, &g.mask, g.kernel)
 	} else {
 		mask.CopyTo(&g.mask)
 	}
-	n = gocv.ConnectedComponentsWithStats(g.mask, &g.labels, &g.stats, &g.centroids)
-	if n-1 > MaxGuardRegions {
-		g.share = 1
-		return all
+	n = gocv.ConnectedComponentsWithStats(g.mask, &g.cvLabels, &g.stats, &g.centroids) - 1 // label 0 is the unchanged background
+	if n > MaxGuardRegions {
+		return nil, n, 0
 	}
-	b := detect.ReuseBlock
-	bounds := image.Rect(0, 0, w, h)
-	out := make([]image.Rectangle, 0, n-1)
 	if g.cover.Rows() != g.mask.Rows() || g.cover.Cols() != g.mask.Cols() {
 		g.cover.Close()
 		g.cover = gocv.NewMatWithSize(g.mask.Rows(), g.mask.Cols(), gocv.MatTypeCV8U)
 	}
 	g.cover.SetTo(gocv.NewScalar(0, 0, 0, 0))
-	for i := 1; i < n; i++ { // label 0 is the unchanged background
+	boxes = make([]image.Rectangle, 0, n)
+	for i := 1; i <= n; i++ {
 		x, y := int(g.stats.GetIntAt(i, 0)), int(g.stats.GetIntAt(i, 1))
 		cw, ch := int(g.stats.GetIntAt(i, 2)), int(g.stats.GetIntAt(i, 3))
-		out = append(out, image.Rect(x*b, y*b, (x+cw)*b, (y+ch)*b).Intersect(bounds))
+		boxes = append(boxes, image.Rect(x, y, x+cw, y+ch))
 		r := g.cover.Region(image.Rect(x, y, x+cw, y+ch))
 		r.SetTo(gocv.NewScalar(255, 0, 0, 0))
 		r.Close()
 	}
-	g.share = float64(gocv.CountNonZero(g.cover)) / float64(g.mask.Rows()*g.mask.Cols())
-	return out
+	return boxes, n, gocv.CountNonZero(g.cover)
 }
 
 // Share is the share of the frame (on the block grid) covered by the
