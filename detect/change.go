@@ -98,7 +98,8 @@ func (c *Change) Thumb(img gocv.Mat, dst *gocv.Mat) {
 }
 
 // cvThumb is Thumb in OpenCV's calls, for images fastThumb does not take
-// (a region of a frame, as tile reuse's).
+// (rows not packed, as in a region of a frame narrower than it: tile
+// reuse's), or a dst that is a region or img itself.
 func (c *Change) cvThumb(img gocv.Mat, dst *gocv.Mat) {
 	gocv.CvtColor(img, &c.gray, gocv.ColorBGRToGray)
 	b := ReuseBlock

@@ -20,7 +20,7 @@ static inline __attribute__((always_inline)) void veil_gray_row(const uint8_t *s
 // and column. tmp holds 2*w4 values. One pass over the image, each row's
 // grey made in tmp: what CvtColor, CopyMakeBorder, ConvertTo and an area
 // Resize make in four passes, with three images between them.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__GLIBC__)
 __attribute__((target_clones("avx2", "default")))
 #endif
 void veil_thumb(const uint8_t *src, int h, int w, long step, uint16_t *out, uint16_t *tmp) {
@@ -51,7 +51,7 @@ void veil_thumb(const uint8_t *src, int h, int w, long step, uint16_t *out, uint
 // coarse, its detail (the rounded mean of its four cells' distance from
 // it) by more than detail, or one of its cells by more than fine. It
 // writes 255 or 0 for each block into mask and returns how many changed.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__GLIBC__)
 __attribute__((target_clones("avx2", "default")))
 #endif
 long veil_change(const uint16_t *cur, const uint16_t *ref, const uint16_t *rc, const uint16_t *rd,
@@ -105,7 +105,10 @@ func (c *Change) fastThumb(img gocv.Mat, dst *gocv.Mat) bool {
 		return false
 	}
 	w4, h4 := (w+3)&^3, (h+3)&^3
-	if dst.Rows() != h4/2 || dst.Cols() != w4/2 || dst.Type() != gocv.MatTypeCV16U || !dst.IsContinuous() {
+	if dst.Ptr() == img.Ptr() || (!dst.Empty() && !dst.IsContinuous()) {
+		return false // made in place, or into a region: OpenCV's way
+	}
+	if dst.Rows() != h4/2 || dst.Cols() != w4/2 || dst.Type() != gocv.MatTypeCV16U {
 		fresh := gocv.NewMatWithSize(h4/2, w4/2, gocv.MatTypeCV16U)
 		fresh.CopyTo(dst) // dst's own buffer, made the right size
 		fresh.Close()

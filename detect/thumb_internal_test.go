@@ -92,6 +92,26 @@ func TestThumbMatchesOpenCV(t *testing.T) {
 	if d := maxAbsDiff(fast, slow); d != 0 {
 		t.Fatalf("Thumb of a region and of its copy differ by %v", d)
 	}
+	// Into itself, or into a region: OpenCV's path, and the same thumb.
+	self := frameOf(t, 64, 48)
+	defer self.Close()
+	if c.fastThumb(self, &self) {
+		t.Fatal("fastThumb made a thumb into its own image")
+	}
+	want := gocv.NewMat()
+	defer want.Close()
+	c.cvThumb(img, &want)
+	c.Thumb(self, &self)
+	if d := maxAbsDiff(self, want); d != 0 {
+		t.Fatalf("Thumb into its own image differs by %v", d)
+	}
+	into := gocv.NewMatWithSize(30, 40, gocv.MatTypeCV16U)
+	defer into.Close()
+	intoReg := into.Region(image.Rect(0, 0, 32, 24))
+	defer intoReg.Close()
+	if c.fastThumb(img, &intoReg) {
+		t.Fatal("fastThumb wrote into a region")
+	}
 	grey := gocv.NewMatWithSize(8, 8, gocv.MatTypeCV8U)
 	defer grey.Close()
 	empty := gocv.NewMat()

@@ -25,7 +25,7 @@ static int32_t veil_find(int32_t *parent, int32_t x) {
 // runs of changed blocks, not block by block. Scratch: grown and tmp (w*h
 // bytes each), runs (3 values a run: at most (w+1)/2*h runs) and parent
 // (2 a run).
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__GLIBC__)
 __attribute__((target_clones("avx2", "default")))
 #endif
 long veil_regions(const uint8_t *mask, int w, int h, int d, uint8_t *grown, uint8_t *tmp,
@@ -53,7 +53,7 @@ long veil_regions(const uint8_t *mask, int w, int h, int d, uint8_t *grown, uint
 	}
 	// Runs of changed blocks, row by row (y, x0, x1), each joined to the
 	// runs of the row above that touch it, diagonals included.
-	int32_t nr = 0, prev = 0, prevEnd = 0; // the row above's runs: [prev, prevEnd)
+	int32_t nr = 0, prev = 0, prevEnd = 0; // the row above's runs not yet passed: [prev, prevEnd)
 	for (int y = 0; y < h; y++) {
 		const uint8_t *g = grown + (long)y * w;
 		int32_t start = nr;
@@ -64,10 +64,12 @@ long veil_regions(const uint8_t *mask, int w, int h, int d, uint8_t *grown, uint
 			int32_t *r = runs + 3L * nr;
 			r[0] = y; r[1] = x0; r[2] = x;
 			parent[nr] = nr;
+			// The row above's runs ending before this one's reach end
+			// before every later run's too: prev moves past them for good.
+			while (prev < prevEnd && runs[3L * prev + 2] < x0) prev++;
 			for (int32_t p = prev; p < prevEnd; p++) {
 				const int32_t *q = runs + 3L * p;
-				if (q[1] > x) break;          // starts past this run's reach
-				if (q[2] < x0) continue;      // ends before it
+				if (q[1] > x) break; // starts past this run's reach
 				int32_t a = veil_find(parent, p), b = veil_find(parent, nr);
 				if (a < b) parent[b] = a; else if (b < a) parent[a] = b;
 			}

@@ -27,10 +27,12 @@ func TestBlockRegionsMatchOpenCV(t *testing.T) {
 		}
 		want, wn, wcovered := g.cvRegions(mask)
 		order := func(a, b image.Rectangle) int {
-			if a.Min.Y != b.Min.Y {
-				return a.Min.Y - b.Min.Y
+			for _, d := range []int{a.Min.Y - b.Min.Y, a.Min.X - b.Min.X, a.Max.Y - b.Max.Y, a.Max.X - b.Max.X} {
+				if d != 0 {
+					return d
+				}
 			}
-			return a.Min.X - b.Min.X
+			return 0
 		}
 		slices.SortFunc(got, order)
 		slices.SortFunc(want, order)

@@ -14,7 +14,7 @@ package redact
 // mean and fill round it. A row of cells is read once, summed cell by cell
 // into sums (3*cx), then its painted row is made once in row (3*w bytes)
 // and copied into each of its rows.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__GLIBC__)
 __attribute__((target_clones("avx2", "default")))
 #endif
 void veil_pixelate(uint8_t *buf, long stride, int x0, int y0, int w, int h, int cx, int cy, uint64_t *sums, uint8_t *row) {
