@@ -39,17 +39,10 @@ func TestThumbMatchesOpenCV(t *testing.T) {
 		}
 	}
 
-	vc, err := gocv.OpenVideoCapture(testenv.Data(t, "video/vtest.avi"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer vc.Close()
-	frame := gocv.NewMat()
-	defer frame.Close()
 	frames := 0
-	for i := 0; vc.Read(&frame) && !frame.Empty(); i++ {
+	eachVtestFrame(t, 1<<30, func(i int, frame gocv.Mat) {
 		if i%4 != 0 {
-			continue
+			return
 		}
 		frames++
 		same("vtest frame", frame)
@@ -58,7 +51,7 @@ func TestThumbMatchesOpenCV(t *testing.T) {
 		same("vtest frame cut", odd)
 		odd.Close()
 		cut.Close()
-	}
+	})
 	if frames < 100 {
 		t.Fatalf("read %d frames of vtest.avi, want the whole clip", frames)
 	}
@@ -169,11 +162,6 @@ func TestChangeMatchesOpenCV(t *testing.T) {
 		}
 	}
 	thresholds := []float64{0.5, 3, 7.5, 10, 25}
-	vc, err := gocv.OpenVideoCapture(testenv.Data(t, "video/vtest.avi"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer vc.Close()
 	c0 := NewChange(10)
 	defer c0.Close()
 	var thumbs []gocv.Mat
@@ -182,13 +170,11 @@ func TestChangeMatchesOpenCV(t *testing.T) {
 			m.Close()
 		}
 	}()
-	frame := gocv.NewMat()
-	defer frame.Close()
-	for i := 0; i < 160 && vc.Read(&frame) && !frame.Empty(); i++ {
+	eachVtestFrame(t, 160, func(_ int, frame gocv.Mat) {
 		th := gocv.NewMat()
 		c0.Thumb(frame, &th)
 		thumbs = append(thumbs, th)
-	}
+	})
 	if len(thumbs) < 160 {
 		t.Fatalf("read %d frames of vtest.avi", len(thumbs))
 	}
@@ -251,5 +237,21 @@ func TestChangeMatchesOpenCV(t *testing.T) {
 	c0.grids(odd, &rc, &rd, true)
 	if _, _, ok := c0.fastCompare(odd, odd, rc, rd); ok {
 		t.Fatal("fastCompare took thumbs of odd sides")
+	}
+}
+
+// eachVtestFrame calls fn with each of vtest.avi's first n frames (the
+// frame is reused: copy what must outlive the call).
+func eachVtestFrame(t *testing.T, n int, fn func(i int, frame gocv.Mat)) {
+	t.Helper()
+	vc, err := gocv.OpenVideoCapture(testenv.Data(t, "video/vtest.avi"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer vc.Close()
+	frame := gocv.NewMat()
+	defer frame.Close()
+	for i := 0; i < n && vc.Read(&frame) && !frame.Empty(); i++ {
+		fn(i, frame)
 	}
 }
