@@ -13,3 +13,6 @@ func Found(dets []Detection, want image.Rectangle) bool {
 	}
 	return false
 }
+
+// EachVtestFrame is eachVtestFrame, for the external tests.
+var EachVtestFrame = eachVtestFrame

@@ -241,12 +241,13 @@ func TestChangeMatchesOpenCV(t *testing.T) {
 }
 
 // eachVtestFrame calls fn with each of vtest.avi's first n frames (the
-// frame is reused: copy what must outlive the call).
-func eachVtestFrame(t *testing.T, n int, fn func(i int, frame gocv.Mat)) {
-	t.Helper()
-	vc, err := gocv.OpenVideoCapture(testenv.Data(t, "video/vtest.avi"))
+// frame is reused: copy what must outlive the call). External tests reach
+// it as EachVtestFrame.
+func eachVtestFrame(tb testing.TB, n int, fn func(i int, frame gocv.Mat)) {
+	tb.Helper()
+	vc, err := gocv.OpenVideoCapture(testenv.Data(tb, "video/vtest.avi"))
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	defer vc.Close()
 	frame := gocv.NewMat()

@@ -121,12 +121,11 @@ func (g *Guard) regions(mask gocv.Mat, n, w, h int) []image.Rectangle {
 		g.share = 1
 		return all
 	}
-	out := make([]image.Rectangle, 0, n)
-	for _, r := range blocks {
-		out = append(out, image.Rect(r.Min.X*b, r.Min.Y*b, r.Max.X*b, r.Max.Y*b).Intersect(bounds))
+	for i, r := range blocks { // from the block grid to pixels, in place
+		blocks[i] = image.Rect(r.Min.X*b, r.Min.Y*b, r.Max.X*b, r.Max.Y*b).Intersect(bounds)
 	}
 	g.share = float64(covered) / float64(mask.Rows()*mask.Cols())
-	return out
+	return blocks
 }
 
 // cvRegions is blockRegions in OpenCV's calls (Dilate,
